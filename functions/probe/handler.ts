@@ -1,0 +1,25 @@
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { createLambdaLogger, lambdaHandler, parseEnvironment } from '../../shared/lambda.ts';
+import { duration, withDefault } from '../../shared/validate.ts';
+import { handleProbe } from './probe.ts';
+
+const logger = createLambdaLogger('probe');
+const secrets = new SecretsManagerClient({});
+const env = parseEnvironment(
+  {
+    PGWARDEN_CONNECT_TIMEOUT: withDefault(duration({ minMs: 100, maxMs: 20_000 }), 3_000),
+    PGWARDEN_STATEMENT_TIMEOUT: withDefault(duration({ minMs: 100, maxMs: 20_000 }), 2_000),
+  },
+  process.env,
+  'probe',
+);
+
+export const handler = lambdaHandler(logger, async (event, { signal, log }) => {
+  const targetId = (event as { targetId?: unknown } | null)?.targetId;
+  if (typeof targetId === 'string') logger.appendKeys({ targetId });
+  return handleProbe(
+    event,
+    { connectTimeoutMs: env.PGWARDEN_CONNECT_TIMEOUT, statementTimeoutMs: env.PGWARDEN_STATEMENT_TIMEOUT },
+    { logger: log, secrets, signal },
+  );
+});

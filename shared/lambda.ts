@@ -1,0 +1,80 @@
+/**
+ * Common middy wiring for every function: Powertools Logger with the Lambda context, an abort signal
+ * that fires one second before the Lambda timeout, and errors that leave with their name intact (Step
+ * Functions matches on it), a redacted message and no stack trace.
+ */
+import { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import middy, { type MiddlewareObj } from '@middy/core';
+import type { Context } from 'aws-lambda';
+import { ConfigError, describeError } from './errors.ts';
+import type { Logger as CoreLogger } from './logger.ts';
+import { redact } from './redact.ts';
+import { type ObjectOf, object, parse, type Schema } from './validate.ts';
+
+export function createLambdaLogger(functionName: string): Logger {
+  return new Logger({ serviceName: 'pgwarden', persistentKeys: { component: functionName } });
+}
+
+/** Adapts Powertools' Logger to the logging surface cores depend on. */
+export function coreLogger(logger: Logger): CoreLogger {
+  return {
+    debug: (message, extra) => (extra ? logger.debug(message, extra) : logger.debug(message)),
+    info: (message, extra) => (extra ? logger.info(message, extra) : logger.info(message)),
+    warn: (message, extra) => (extra ? logger.warn(message, extra) : logger.warn(message)),
+    error: (message, extra) => (extra ? logger.error(message, extra) : logger.error(message)),
+  };
+}
+
+export interface HandlerTools {
+  signal: AbortSignal;
+  context: Context;
+  /** The function's Powertools Logger, adapted for cores. */
+  log: CoreLogger;
+}
+
+function namedErrors(logger: Logger): MiddlewareObj {
+  return {
+    onError: (request) => {
+      const error = request.error;
+      const name = error instanceof Error ? error.name : 'Error';
+      const message = redact(describeError(error));
+      logger.error('invocation failed', { errorName: name, errorMessage: message });
+      const clean = new Error(message);
+      clean.name = name;
+      clean.stack = `${name}: ${message}`;
+      request.error = clean;
+    },
+  };
+}
+
+/** Wraps a core in middy with the house defaults. */
+export function lambdaHandler<R>(
+  logger: Logger,
+  handle: (event: unknown, tools: HandlerTools) => Promise<R>,
+) {
+  return middy(
+    async (event: unknown, context: Context, { signal }: { signal: AbortSignal }) =>
+      handle(event, { signal, context, log: coreLogger(logger) }),
+    { timeoutEarlyInMillis: 1_000 },
+  )
+    .use(injectLambdaContext(logger, { resetKeys: true }))
+    .use(namedErrors(logger));
+}
+
+/**
+ * Parses a function's environment once, at cold start. A bad value throws a ConfigError naming the
+ * variable, the value and the fix, so the first invocation fails loudly instead of misbehaving.
+ */
+export function parseEnvironment<S extends Record<string, Schema<unknown>>>(
+  shape: S,
+  env: Record<string, string | undefined>,
+  functionName: string,
+): ObjectOf<S> {
+  return parse(
+    object(shape, { strict: false }),
+    env,
+    `environment of the ${functionName} function`,
+    ConfigError,
+  );
+}

@@ -1,0 +1,197 @@
+/**
+ * Fault injectors: the incidents from the write-ups, reproduced on a real server. Drills use them to
+ * show detection, remediation and escalation; the test suite uses them to produce every failure
+ * category from its real cause.
+ */
+import { createServer, type Socket } from 'node:net';
+import type { ConnectionSpec } from '../connection.ts';
+import type { ResolvedCredentials } from '../credentials.ts';
+import { type DbSession, openSession } from '../db.ts';
+import { silentLogger } from '../logger.ts';
+
+/** Something injected that can be undone. */
+export interface FaultHandle {
+  /** Backend pids of the sessions the fault holds. */
+  readonly pids: readonly number[];
+  /** Ends the fault: closes its sessions (already-terminated ones are fine). */
+  release(): Promise<void>;
+}
+
+export interface FaultTarget {
+  spec: ConnectionSpec;
+  credentials: ResolvedCredentials;
+}
+
+async function session(target: FaultTarget, applicationName: string): Promise<DbSession> {
+  return openSession(target.spec, target.credentials, {
+    connectTimeoutMs: 5_000,
+    statementTimeoutMs: 0,
+    lockTimeoutMs: 0,
+    applicationName,
+    logger: silentLogger,
+  });
+}
+
+function handle(sessions: DbSession[], extra?: () => Promise<void>): FaultHandle {
+  return {
+    pids: sessions.map((s) => s.pid),
+    async release() {
+      await extra?.();
+      await Promise.all(sessions.map((s) => s.close()));
+    },
+  };
+}
+
+/** Opens `count` sessions that then sit idle, like a leaking pool. */
+export async function openIdleSessions(
+  target: FaultTarget,
+  count: number,
+  applicationName = 'drill:idle',
+): Promise<FaultHandle> {
+  const sessions: DbSession[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      const s = await session(target, applicationName);
+      sessions.push(s);
+      await s.query('drill-idle', 'SELECT 1');
+    }
+  } catch (error) {
+    await handle(sessions).release();
+    throw error;
+  }
+  return handle(sessions);
+}
+
+/**
+ * Opens sessions until the server refuses with 53300, then returns them all. Leaves the slots the
+ * server reserves for superusers / reserved roles.
+ */
+export async function exhaustSlots(
+  target: FaultTarget,
+  options: { applicationName?: string; limit?: number } = {},
+): Promise<FaultHandle & { refusedWith: string | undefined }> {
+  const sessions: DbSession[] = [];
+  const limit = options.limit ?? 10_000;
+  let refusedWith: string | undefined;
+  while (sessions.length < limit) {
+    try {
+      const s = await session(target, options.applicationName ?? 'drill:idle-flood');
+      await s.query('drill-idle', 'SELECT 1');
+      sessions.push(s);
+    } catch (error) {
+      refusedWith = (error as { code?: string }).code;
+      if (refusedWith === '53300') break;
+      await handle(sessions).release();
+      throw error;
+    }
+  }
+  return { ...handle(sessions), refusedWith };
+}
+
+/** A session that opens a transaction, takes a row lock on a scratch table, and goes idle. */
+export async function holdIdleInTransaction(
+  target: FaultTarget,
+  table = 'pgwarden_drill',
+): Promise<FaultHandle> {
+  const s = await session(target, 'drill:idle-in-transaction');
+  try {
+    await s.query('drill-table', `CREATE TABLE IF NOT EXISTS ${table} (id int PRIMARY KEY, v int)`);
+    await s.query('drill-seed', `INSERT INTO ${table} VALUES (1, 0) ON CONFLICT (id) DO NOTHING`);
+    await s.query('drill-begin', 'BEGIN');
+    await s.query('drill-lock', `UPDATE ${table} SET v = v + 1 WHERE id = 1`);
+  } catch (error) {
+    await s.close();
+    throw error;
+  }
+  return handle([s]);
+}
+
+/** A query that runs for `seconds` (pg_sleep), started in the background. */
+export async function runLongQuery(target: FaultTarget, seconds: number): Promise<FaultHandle> {
+  const s = await session(target, 'drill:long-query');
+  // The query's own outcome (completion, cancel, termination) is not the point; it must not go unhandled.
+  s.query('drill-sleep', 'SELECT pg_sleep($1)', [seconds]).catch(() => undefined);
+  await waitUntil(async () => {
+    const probe = await session(target, 'drill:observer');
+    try {
+      const { rows } = await probe.query<{ n: number }>(
+        'drill-check',
+        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = $1 AND state = 'active'`,
+        [s.pid],
+      );
+      return (rows[0]?.n ?? 0) > 0;
+    } finally {
+      await probe.close();
+    }
+  });
+  return handle([s]);
+}
+
+/**
+ * A lock chain: one idle-in-transaction session holds a row lock, `waiters` sessions queue behind it.
+ * The blocker is `pids[0]`.
+ */
+export async function buildLockChain(
+  target: FaultTarget,
+  waiters = 2,
+  table = 'pgwarden_drill',
+): Promise<FaultHandle & { blockerPid: number; blockedPids: number[] }> {
+  const blocker = await holdIdleInTransaction(target, table);
+  const blocked: DbSession[] = [];
+  for (let i = 0; i < waiters; i++) {
+    const s = await session(target, 'drill:blocked');
+    blocked.push(s);
+    s.query('drill-wait', `UPDATE ${table} SET v = v + 1 WHERE id = 1`).catch(() => undefined);
+  }
+  const blockedPids = blocked.map((s) => s.pid);
+  await waitUntil(async () => {
+    const observer = await session(target, 'drill:observer');
+    try {
+      const { rows } = await observer.query<{ n: number }>(
+        'drill-check',
+        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = ANY($1::int[]) AND wait_event_type = 'Lock'`,
+        [blockedPids],
+      );
+      return (rows[0]?.n ?? 0) === blockedPids.length;
+    } finally {
+      await observer.close();
+    }
+  });
+  const chain = handle(blocked, () => blocker.release());
+  return {
+    ...chain,
+    pids: [...blocker.pids, ...blockedPids],
+    blockerPid: blocker.pids[0] as number,
+    blockedPids,
+  };
+}
+
+/** A TCP listener that accepts connections and never says a word: a black-holed database. */
+export async function silentListener(): Promise<{ port: number; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => undefined);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  return {
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+async function waitUntil(check: () => Promise<boolean>, timeoutMs = 10_000, everyMs = 25): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+  }
+  throw new Error(`fault did not take effect within ${timeoutMs} ms`);
+}

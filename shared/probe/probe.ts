@@ -1,0 +1,218 @@
+/**
+ * The probe: a fresh connection with hard timeouts, one snapshot statement, a typed result. A database
+ * fault is a classified result, never a thrown error.
+ */
+
+import { classifyError, type Failure } from '../classify.ts';
+import { type Clock, systemClock } from '../clock.ts';
+import { type ConnectionSpec, describeConnection } from '../connection.ts';
+import { type CredentialDeps, forgetCredentials, resolveCredentials } from '../credentials.ts';
+import { type DbSession, openSession } from '../db.ts';
+import { CredentialsError, describeError } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import { redact } from '../redact.ts';
+import { SNAPSHOT_SQL, type SnapshotRow } from './snapshot-sql.ts';
+
+/** 2^31: transaction ids wrap around at this age; PostgreSQL stops accepting writes shortly before. */
+export const WRAPAROUND_LIMIT = 2 ** 31;
+/** A checkpointer younger than the postmaster by more than this means the server crash-restarted. */
+const RESTART_MARGIN_MS = 1_000;
+
+export interface ProbeOptions {
+  /** @default 3000 */
+  connectTimeoutMs?: number;
+  /** @default 2000 */
+  statementTimeoutMs?: number;
+  /** Queries running longer count as long-running. @default 300 (5 minutes, the runbook's figure) */
+  longQueryThresholdSeconds?: number;
+  /** Name shown in the result (a target id). @default host:port/database */
+  label?: string;
+  /** @default "pgwarden-probe" */
+  applicationName?: string;
+}
+
+export interface ConnectionCounts {
+  total: number;
+  active: number;
+  idle: number;
+  idleInTransaction: number;
+  /** Sessions waiting on a lock. */
+  waiting: number;
+  /** max_connections. */
+  max: number;
+  /** Slots kept for superusers and reserved-connection roles. */
+  reserved: number;
+  /** max minus reserved: what applications can use. */
+  usable: number;
+  /** total / usable, in percent. Above 100 means reserved slots are in use. */
+  utilizationPct: number;
+}
+
+export interface HealthSnapshot {
+  ok: true;
+  target: string;
+  checkedAt: string;
+  latencyMs: { connect: number; query: number };
+  serverVersion: string;
+  serverVersionNum: number;
+  serverStartedAt: string;
+  /** When the server's background processes last started: after a crash-restart this moves, the postmaster's start time does not. */
+  backgroundStartedAt: string | null;
+  /** Set when the background processes restarted after the postmaster started: a crash-restart. */
+  crashRestartAt: string | null;
+  inRecovery: boolean;
+  replicationLagSeconds: number | null;
+  connections: ConnectionCounts;
+  longestIdleSeconds: number;
+  longestIdleInTransactionSeconds: number;
+  longRunningQueries: number;
+  longQueryThresholdSeconds: number;
+  longestQuerySeconds: number;
+  longestQueryPid: number | null;
+  blockedSessions: number;
+  /** Pids at the head of each lock chain: blocking others, blocked by nobody. */
+  blockingPids: number[];
+  oldestTransactionAgeSeconds: number;
+  wraparoundAge: number;
+  wraparoundPct: number;
+}
+
+export interface ProbeFailure {
+  ok: false;
+  target: string;
+  checkedAt: string;
+  latencyMs: { connect: number; query: number | null };
+  failure: Failure;
+}
+
+export type ProbeResult = HealthSnapshot | ProbeFailure;
+
+export interface ProbeDeps extends Omit<CredentialDeps, 'clock'> {
+  logger: Logger;
+  clock?: Clock;
+}
+
+const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
+
+export async function probe(
+  spec: ConnectionSpec,
+  options: ProbeOptions,
+  deps: ProbeDeps,
+): Promise<ProbeResult> {
+  const clock = deps.clock ?? systemClock;
+  const label = options.label ?? describeConnection(spec);
+  const longQueryThresholdSeconds = options.longQueryThresholdSeconds ?? 300;
+  const checkedAt = () => new Date(clock.now()).toISOString();
+
+  let credentials: Awaited<ReturnType<typeof resolveCredentials>>;
+  try {
+    credentials = await resolveCredentials(spec, { ...deps, clock });
+  } catch (error) {
+    const message = redact(describeError(error));
+    deps.logger.warn('probe could not obtain credentials', { target: label, error: message });
+    return {
+      ok: false,
+      target: label,
+      checkedAt: checkedAt(),
+      latencyMs: { connect: 0, query: null },
+      failure: {
+        category: 'auth_failed',
+        message,
+        retryable: error instanceof CredentialsError,
+        phase: 'connect',
+      },
+    };
+  }
+
+  const connectStarted = performance.now();
+  let session: DbSession;
+  try {
+    session = await openSession(spec, credentials, {
+      connectTimeoutMs: options.connectTimeoutMs ?? 3_000,
+      statementTimeoutMs: options.statementTimeoutMs ?? 2_000,
+      applicationName: options.applicationName ?? 'pgwarden-probe',
+      logger: deps.logger,
+    });
+  } catch (error) {
+    const failure = classifyError(error, 'connect');
+    if (failure.category === 'auth_failed') forgetCredentials(spec);
+    return {
+      ok: false,
+      target: label,
+      checkedAt: checkedAt(),
+      latencyMs: { connect: round(performance.now() - connectStarted), query: null },
+      failure,
+    };
+  }
+  const connectMs = round(performance.now() - connectStarted);
+
+  try {
+    const { rows, durationMs } = await session.query<SnapshotRow>('health-snapshot', SNAPSHOT_SQL, [
+      longQueryThresholdSeconds,
+    ]);
+    const row = rows[0];
+    if (!row) throw new Error('the health snapshot returned no row');
+    return toSnapshot(row, { label, connectMs, queryMs: round(durationMs), longQueryThresholdSeconds });
+  } catch (error) {
+    return {
+      ok: false,
+      target: label,
+      checkedAt: checkedAt(),
+      latencyMs: { connect: connectMs, query: null },
+      failure: classifyError(error, 'query'),
+    };
+  } finally {
+    await session.close();
+  }
+}
+
+function iso(value: Date | null): string | null {
+  return value ? value.toISOString() : null;
+}
+
+function toSnapshot(
+  row: SnapshotRow,
+  meta: { label: string; connectMs: number; queryMs: number; longQueryThresholdSeconds: number },
+): HealthSnapshot {
+  const reserved = row.superuser_reserved + row.reserved + row.rds_reserved;
+  const usable = Math.max(1, row.max_connections - reserved);
+  const startedAt = row.server_started_at;
+  const background = row.background_started_at;
+  const crashRestart =
+    background && background.getTime() - startedAt.getTime() > RESTART_MARGIN_MS ? background : null;
+  return {
+    ok: true,
+    target: meta.label,
+    checkedAt: row.checked_at.toISOString(),
+    latencyMs: { connect: meta.connectMs, query: meta.queryMs },
+    serverVersion: row.server_version,
+    serverVersionNum: row.server_version_num,
+    serverStartedAt: startedAt.toISOString(),
+    backgroundStartedAt: iso(background),
+    crashRestartAt: iso(crashRestart),
+    inRecovery: row.in_recovery,
+    replicationLagSeconds: row.replication_lag_seconds === null ? null : round(row.replication_lag_seconds),
+    connections: {
+      total: row.total,
+      active: row.active,
+      idle: row.idle,
+      idleInTransaction: row.idle_in_transaction,
+      waiting: row.waiting,
+      max: row.max_connections,
+      reserved,
+      usable,
+      utilizationPct: round((row.total / usable) * 100),
+    },
+    longestIdleSeconds: round(row.longest_idle_seconds),
+    longestIdleInTransactionSeconds: round(row.longest_idle_in_transaction_seconds),
+    longRunningQueries: row.long_running_queries,
+    longQueryThresholdSeconds: meta.longQueryThresholdSeconds,
+    longestQuerySeconds: round(row.longest_query_seconds),
+    longestQueryPid: row.longest_query_pid,
+    blockedSessions: row.blocked_sessions,
+    blockingPids: row.blocking_pids,
+    oldestTransactionAgeSeconds: round(row.oldest_transaction_age_seconds),
+    wraparoundAge: row.wraparound_age,
+    wraparoundPct: round((row.wraparound_age / WRAPAROUND_LIMIT) * 100, 2),
+  };
+}

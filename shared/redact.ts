@@ -1,0 +1,40 @@
+/**
+ * Keeps secrets out of everything pgwarden emits: logs, pages, errors, CLI output. Credentials are
+ * registered as they are resolved; every outward string passes through `redact`.
+ */
+
+const MASK = '***';
+const known = new Set<string>();
+
+/** Remembers a secret value (a password, a token) so `redact` masks it wherever it appears. */
+export function registerSecret(value: string | undefined): void {
+  if (value && value.length >= 4) known.add(value);
+}
+
+const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*):([^@/?#\s]*)@/gi;
+const KEY_VALUE = /\b(password|passwd|pwd|secret|token|sslpassword)=([^&\s'"]+)/gi;
+const IAM_SIGNATURE = /(X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token)=[^&\s'"]+/g;
+
+/** Masks URL passwords, `password=` pairs, signed-token parameters and every registered secret. */
+export function redact(text: string): string {
+  let out = text
+    .replace(URL_CREDENTIALS, `$1:${MASK}@`)
+    .replace(KEY_VALUE, `$1=${MASK}`)
+    .replace(IAM_SIGNATURE, `$1=${MASK}`);
+  for (const secret of known) {
+    if (out.includes(secret)) out = out.split(secret).join(MASK);
+  }
+  return out;
+}
+
+/** Redacts every string inside a JSON-like value, returning a copy. */
+export function redactDeep<T>(value: T): T {
+  if (typeof value === 'string') return redact(value) as T;
+  if (Array.isArray(value)) return value.map((item) => redactDeep(item)) as T;
+  if (value && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [key, item] of Object.entries(value)) out[key] = redactDeep(item);
+    return out as T;
+  }
+  return value;
+}

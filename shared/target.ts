@@ -1,0 +1,360 @@
+/**
+ * A monitored database and the policy pgwarden applies to it. Users write targets with durations as
+ * text ("30m"); everything downstream works in seconds. The same parser runs at `cdk synth` (so bad
+ * config fails the deploy) and at a Lambda's cold start.
+ */
+import type { AuthSpec, ConnectionSpec, TlsMode } from './connection.ts';
+import { TLS_MODES } from './connection.ts';
+import {
+  array,
+  boolean,
+  duration,
+  type Infer,
+  map,
+  number,
+  object,
+  oneOf,
+  optional,
+  refine,
+  type Schema,
+  string,
+  withDefault,
+} from './validate.ts';
+
+/** Health thresholds; defaults come from the incident runbook. */
+export interface Thresholds {
+  /** Connection utilization (of usable slots) that counts as pool pressure. @default 80 */
+  utilizationPct: number;
+  /** A query running longer is long-running. @default 300 (5 min) */
+  longQuerySeconds: number;
+  /** A session idle in transaction longer is unhealthy. @default 300 */
+  idleInTransactionSeconds: number;
+  /** Transaction-id age that needs attention. @default 1,000,000,000 */
+  wraparoundAge: number;
+  /** Consecutive failed probes (confirmed a second apart) before an outage is declared. @default 3 */
+  failuresBeforeOutage: number;
+  /** Consecutive threshold breaches before a degraded verdict opens an incident. @default 2 */
+  breachesBeforeIncident: number;
+}
+
+/** What the remediator may do, and what it must never touch. */
+export interface RemediationPolicy {
+  /** Report what would be done, do nothing. @default false */
+  dryRun: boolean;
+  /** Terminate sessions idle longer than this. @default 1800 (30 min, the runbook's figure) */
+  idleAfterSeconds: number;
+  /** Terminate sessions idle in transaction longer than this. @default 600 */
+  idleInTransactionAfterSeconds: number;
+  /** Cancel queries running longer than this; null = never (off by default). */
+  cancelQueriesAfterSeconds: number | null;
+  /** Terminate an idle-in-transaction session at the head of a lock chain. @default true */
+  terminateBlockers: boolean;
+  /** ...once it has been idle in its transaction this long. @default 60 */
+  blockerIdleSeconds: number;
+  /** Most sessions acted on per run. @default 20 */
+  maxPerRun: number;
+  /** Users never touched (in addition to superusers, rdsadmin and replication). */
+  protectUsers: string[];
+  /** application_name values never touched. */
+  protectApplications: string[];
+  /** Escalated policy when the pool is under pressure: a shorter idle threshold. */
+  pressure: { utilizationPct: number; idleAfterSeconds: number };
+  /** Runbook may call StartDBInstance on a stopped instance. @default false */
+  allowStartInstance: boolean;
+  /** Runbook may reboot the instance as a last resort. @default false */
+  allowReboot: boolean;
+  /** Runbook may force a failover as a last resort. @default false */
+  allowFailover: boolean;
+}
+
+export interface RdsRef {
+  instanceId?: string;
+  clusterId?: string;
+  region?: string;
+}
+
+export interface Target {
+  /** Short stable id: metric dimension, execution names, dashboard rows. */
+  id: string;
+  connection: ConnectionSpec;
+  rds?: RdsRef;
+  thresholds: Thresholds;
+  remediation: RemediationPolicy;
+}
+
+export const DEFAULT_THRESHOLDS: Thresholds = {
+  utilizationPct: 80,
+  longQuerySeconds: 300,
+  idleInTransactionSeconds: 300,
+  wraparoundAge: 1_000_000_000,
+  failuresBeforeOutage: 3,
+  breachesBeforeIncident: 2,
+};
+
+export const DEFAULT_REMEDIATION: RemediationPolicy = {
+  dryRun: false,
+  idleAfterSeconds: 1_800,
+  idleInTransactionAfterSeconds: 600,
+  cancelQueriesAfterSeconds: null,
+  terminateBlockers: true,
+  blockerIdleSeconds: 60,
+  maxPerRun: 20,
+  protectUsers: [],
+  protectApplications: [],
+  pressure: { utilizationPct: 90, idleAfterSeconds: 300 },
+  allowStartInstance: false,
+  allowReboot: false,
+  allowFailover: false,
+};
+
+export const TARGET_ID = /^[a-z0-9][a-z0-9-]{0,39}$/;
+const IDENTIFIER = /^[A-Za-z0-9_.-]{1,128}$/;
+const RDS_ID = /^[a-zA-Z][a-zA-Z0-9-]{0,62}$/;
+const REGION = /^[a-z]{2}(-[a-z]+)+-\d$/;
+const SECRET_ID =
+  /^(arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+|[A-Za-z0-9/_+=.@-]{1,512})$/;
+
+/** A duration written as text, as seconds. */
+const seconds = (minMs = 0, maxMs = 30 * 86_400_000) => map(duration({ minMs, maxMs }), (ms) => ms / 1_000);
+
+/** User-facing auth: exactly one of a secret, IAM, or (local use only) nothing. */
+const authInput = refine(
+  object({
+    secretArn: optional(string({ pattern: SECRET_ID, patternHint: 'a Secrets Manager secret ARN or name' })),
+    iam: optional(boolean()),
+    region: optional(string({ pattern: REGION, patternHint: 'an AWS region such as "eu-west-1"' })),
+  }),
+  (a) =>
+    a.secretArn && a.iam
+      ? {
+          problem: 'names both a secret and IAM authentication',
+          fix: 'Keep one: "secretArn" or "iam": true.',
+        }
+      : !a.secretArn && !a.iam
+        ? {
+            problem: 'names no credential source',
+            fix: 'Set "secretArn" to a Secrets Manager secret, or "iam": true for RDS IAM authentication.',
+          }
+        : undefined,
+);
+
+const thresholdsInput = object({
+  utilizationPct: optional(number({ min: 1, max: 100 })),
+  longQuery: optional(seconds(1_000)),
+  idleInTransaction: optional(seconds(1_000)),
+  wraparoundAge: optional(number({ min: 1_000_000, max: 2_100_000_000, integer: true })),
+  failuresBeforeOutage: optional(number({ min: 1, max: 10, integer: true })),
+  breachesBeforeIncident: optional(number({ min: 1, max: 10, integer: true })),
+});
+
+const remediationInput = object({
+  dryRun: optional(boolean()),
+  idleAfter: optional(seconds(60_000)),
+  idleInTransactionAfter: optional(seconds(10_000)),
+  cancelQueriesAfter: optional(seconds(10_000)),
+  terminateBlockers: optional(boolean()),
+  blockerIdleAfter: optional(seconds(1_000)),
+  maxPerRun: optional(number({ min: 1, max: 1_000, integer: true })),
+  protectUsers: optional(array(string({ pattern: IDENTIFIER, patternHint: 'a role name' }), { max: 100 })),
+  protectApplications: optional(array(string({ maxLength: 64 }), { max: 100 })),
+  pressure: optional(
+    object({
+      utilizationPct: optional(number({ min: 1, max: 100 })),
+      idleAfter: optional(seconds(10_000)),
+    }),
+  ),
+  allowStartInstance: optional(boolean()),
+  allowReboot: optional(boolean()),
+  allowFailover: optional(boolean()),
+});
+
+/** A target as users write it in the config file. */
+export const targetInput = object({
+  id: string({
+    pattern: TARGET_ID,
+    patternHint: 'a short id of lowercase letters, digits and dashes (max 40), e.g. "orders-prod"',
+  }),
+  host: string({ maxLength: 253, patternHint: 'the instance or cluster endpoint' }),
+  port: withDefault(number({ min: 1, max: 65_535, integer: true }), 5432),
+  database: string({ pattern: IDENTIFIER, patternHint: 'a database name' }),
+  user: optional(string({ pattern: IDENTIFIER, patternHint: 'the monitor role, e.g. "pgwarden_monitor"' })),
+  auth: authInput,
+  tls: withDefault(oneOf(TLS_MODES), 'verify-full' as TlsMode),
+  caFile: optional(string({ patternHint: 'a path to a PEM bundle' })),
+  rds: optional(
+    refine(
+      object({
+        instanceId: optional(string({ pattern: RDS_ID, patternHint: 'a DB instance identifier' })),
+        clusterId: optional(string({ pattern: RDS_ID, patternHint: 'a DB cluster identifier' })),
+        region: optional(string({ pattern: REGION, patternHint: 'an AWS region such as "eu-west-1"' })),
+      }),
+      (r) =>
+        !r.instanceId && !r.clusterId
+          ? { problem: 'names neither an instance nor a cluster', fix: 'Set "instanceId" or "clusterId".' }
+          : undefined,
+    ),
+  ),
+  thresholds: optional(thresholdsInput),
+  remediation: optional(remediationInput),
+});
+export type TargetInput = Infer<typeof targetInput>;
+
+export interface TargetDefaults {
+  /** Region for IAM tokens when a target names none. */
+  region?: string;
+  thresholds?: Partial<Thresholds>;
+  remediation?: Partial<RemediationPolicy>;
+}
+
+/** Turns a validated user target into the internal form, applying defaults. */
+export function toTarget(input: TargetInput, defaults: TargetDefaults = {}): Target {
+  const region = input.auth.region ?? input.rds?.region ?? defaults.region;
+  const auth: AuthSpec = input.auth.secretArn
+    ? { kind: 'secret', secretId: input.auth.secretArn }
+    : { kind: 'iam', region: region ?? 'us-east-1' };
+  const t: Partial<NonNullable<TargetInput['thresholds']>> = input.thresholds ?? {};
+  const r: Partial<NonNullable<TargetInput['remediation']>> = input.remediation ?? {};
+  const baseT = { ...DEFAULT_THRESHOLDS, ...defaults.thresholds };
+  const baseR = { ...DEFAULT_REMEDIATION, ...defaults.remediation };
+  const thresholds: Thresholds = {
+    utilizationPct: t.utilizationPct ?? baseT.utilizationPct,
+    longQuerySeconds: t.longQuery ?? baseT.longQuerySeconds,
+    idleInTransactionSeconds: t.idleInTransaction ?? baseT.idleInTransactionSeconds,
+    wraparoundAge: t.wraparoundAge ?? baseT.wraparoundAge,
+    failuresBeforeOutage: t.failuresBeforeOutage ?? baseT.failuresBeforeOutage,
+    breachesBeforeIncident: t.breachesBeforeIncident ?? baseT.breachesBeforeIncident,
+  };
+  const remediation: RemediationPolicy = {
+    dryRun: r.dryRun ?? baseR.dryRun,
+    idleAfterSeconds: r.idleAfter ?? baseR.idleAfterSeconds,
+    idleInTransactionAfterSeconds: r.idleInTransactionAfter ?? baseR.idleInTransactionAfterSeconds,
+    cancelQueriesAfterSeconds: r.cancelQueriesAfter ?? baseR.cancelQueriesAfterSeconds,
+    terminateBlockers: r.terminateBlockers ?? baseR.terminateBlockers,
+    blockerIdleSeconds: r.blockerIdleAfter ?? baseR.blockerIdleSeconds,
+    maxPerRun: r.maxPerRun ?? baseR.maxPerRun,
+    protectUsers: r.protectUsers ?? baseR.protectUsers,
+    protectApplications: r.protectApplications ?? baseR.protectApplications,
+    pressure: {
+      utilizationPct: r.pressure?.utilizationPct ?? baseR.pressure.utilizationPct,
+      idleAfterSeconds: r.pressure?.idleAfter ?? baseR.pressure.idleAfterSeconds,
+    },
+    allowStartInstance: r.allowStartInstance ?? baseR.allowStartInstance,
+    allowReboot: r.allowReboot ?? baseR.allowReboot,
+    allowFailover: r.allowFailover ?? baseR.allowFailover,
+  };
+  const rds: RdsRef | undefined = input.rds
+    ? {
+        ...(input.rds.instanceId ? { instanceId: input.rds.instanceId } : {}),
+        ...(input.rds.clusterId ? { clusterId: input.rds.clusterId } : {}),
+        ...((input.rds.region ?? region) ? { region: input.rds.region ?? region } : {}),
+      }
+    : undefined;
+  return {
+    id: input.id,
+    connection: {
+      host: input.host,
+      port: input.port,
+      database: input.database,
+      ...(input.user ? { user: input.user } : {}),
+      auth,
+      tls: input.caFile ? { mode: input.tls, caFile: input.caFile } : { mode: input.tls },
+    },
+    ...(rds ? { rds } : {}),
+    thresholds,
+    remediation,
+  };
+}
+
+/**
+ * The internal connection form carried in Lambda and Step Functions payloads. Literal passwords are
+ * refused: payloads are logged by AWS (execution history), so only references travel.
+ */
+export const connectionSchema = object({
+  host: string({ maxLength: 253 }),
+  port: number({ min: 1, max: 65_535, integer: true }),
+  database: string({ pattern: IDENTIFIER, patternHint: 'a database name' }),
+  user: optional(string({ pattern: IDENTIFIER, patternHint: 'a role name' })),
+  auth: refine(
+    object({
+      kind: oneOf(['secret', 'iam', 'none'] as const),
+      secretId: optional(string({ pattern: SECRET_ID, patternHint: 'a Secrets Manager secret ARN or name' })),
+      region: optional(string({ pattern: REGION, patternHint: 'an AWS region' })),
+    }),
+    (a) =>
+      a.kind === 'secret' && !a.secretId
+        ? { problem: 'secret auth without a secretId', fix: 'Set auth.secretId.' }
+        : a.kind === 'iam' && !a.region
+          ? { problem: 'IAM auth without a region', fix: 'Set auth.region.' }
+          : undefined,
+  ),
+  tls: object({ mode: oneOf(TLS_MODES), caFile: optional(string()) }),
+});
+
+/** Normalises the parsed payload connection into a ConnectionSpec. */
+export function toConnectionSpec(c: Infer<typeof connectionSchema>): ConnectionSpec {
+  const auth: AuthSpec =
+    c.auth.kind === 'secret'
+      ? { kind: 'secret', secretId: c.auth.secretId as string }
+      : c.auth.kind === 'iam'
+        ? { kind: 'iam', region: c.auth.region as string }
+        : { kind: 'none' };
+  return {
+    host: c.host,
+    port: c.port,
+    database: c.database,
+    ...(c.user ? { user: c.user } : {}),
+    auth,
+    tls: c.tls.caFile ? { mode: c.tls.mode, caFile: c.tls.caFile } : { mode: c.tls.mode },
+  };
+}
+
+const thresholdsSchema = object({
+  utilizationPct: number({ min: 1, max: 100 }),
+  longQuerySeconds: number({ min: 1 }),
+  idleInTransactionSeconds: number({ min: 1 }),
+  wraparoundAge: number({ min: 1, integer: true }),
+  failuresBeforeOutage: number({ min: 1, max: 10, integer: true }),
+  breachesBeforeIncident: number({ min: 1, max: 10, integer: true }),
+});
+
+const remediationSchema = object({
+  dryRun: boolean(),
+  idleAfterSeconds: number({ min: 1 }),
+  idleInTransactionAfterSeconds: number({ min: 1 }),
+  cancelQueriesAfterSeconds: withDefault(number({ min: 1 }) as Schema<number | null>, null),
+  terminateBlockers: boolean(),
+  blockerIdleSeconds: number({ min: 0 }),
+  maxPerRun: number({ min: 1, max: 1_000, integer: true }),
+  protectUsers: array(string({ pattern: IDENTIFIER, patternHint: 'a role name' }), { max: 100 }),
+  protectApplications: array(string({ maxLength: 64 }), { max: 100 }),
+  pressure: object({ utilizationPct: number({ min: 1, max: 100 }), idleAfterSeconds: number({ min: 1 }) }),
+  allowStartInstance: boolean(),
+  allowReboot: boolean(),
+  allowFailover: boolean(),
+});
+
+/** The internal target form carried in Lambda and Step Functions payloads. */
+export const targetSchema = object({
+  id: string({ pattern: TARGET_ID, patternHint: 'a target id' }),
+  connection: connectionSchema,
+  rds: optional(
+    object({
+      instanceId: optional(string({ pattern: RDS_ID, patternHint: 'a DB instance identifier' })),
+      clusterId: optional(string({ pattern: RDS_ID, patternHint: 'a DB cluster identifier' })),
+      region: optional(string({ pattern: REGION, patternHint: 'an AWS region' })),
+    }),
+  ),
+  thresholds: thresholdsSchema,
+  remediation: remediationSchema,
+});
+
+/** Normalises a parsed payload target. */
+export function toTargetFromPayload(t: Infer<typeof targetSchema>): Target {
+  return {
+    id: t.id,
+    connection: toConnectionSpec(t.connection),
+    ...(t.rds ? { rds: t.rds } : {}),
+    thresholds: t.thresholds,
+    remediation: t.remediation,
+  };
+}
