@@ -3,7 +3,7 @@
  * text ("30m"); everything downstream works in seconds. The same parser runs at `cdk synth` (so bad
  * config fails the deploy) and at a Lambda's cold start.
  */
-import type { AuthSpec, ConnectionSpec, TlsMode } from './connection.ts';
+import type { AuthSpec, ConnectionSpec } from './connection.ts';
 import { TLS_MODES } from './connection.ts';
 import {
   array,
@@ -118,7 +118,7 @@ const SECRET_ID =
 const seconds = (minMs = 0, maxMs = 30 * 86_400_000) => map(duration({ minMs, maxMs }), (ms) => ms / 1_000);
 
 /** User-facing auth: exactly one of a secret, IAM, or (local use only) nothing. */
-const authInput = refine(
+export const authInput = refine(
   object({
     secretArn: optional(string({ pattern: SECRET_ID, patternHint: 'a Secrets Manager secret ARN or name' })),
     iam: optional(boolean()),
@@ -138,7 +138,7 @@ const authInput = refine(
         : undefined,
 );
 
-const thresholdsInput = object({
+export const thresholdsInput = object({
   utilizationPct: optional(number({ min: 1, max: 100 })),
   longQuery: optional(seconds(1_000)),
   idleInTransaction: optional(seconds(1_000)),
@@ -147,7 +147,7 @@ const thresholdsInput = object({
   breachesBeforeIncident: optional(number({ min: 1, max: 10, integer: true })),
 });
 
-const remediationInput = object({
+export const remediationInput = object({
   dryRun: optional(boolean()),
   idleAfter: optional(seconds(60_000)),
   idleInTransactionAfter: optional(seconds(10_000)),
@@ -178,8 +178,8 @@ export const targetInput = object({
   port: withDefault(number({ min: 1, max: 65_535, integer: true }), 5432),
   database: string({ pattern: IDENTIFIER, patternHint: 'a database name' }),
   user: optional(string({ pattern: IDENTIFIER, patternHint: 'the monitor role, e.g. "pgwarden_monitor"' })),
-  auth: authInput,
-  tls: withDefault(oneOf(TLS_MODES), 'verify-full' as TlsMode),
+  auth: optional(authInput),
+  tls: optional(oneOf(TLS_MODES)),
   caFile: optional(string({ patternHint: 'a path to a PEM bundle' })),
   rds: optional(
     refine(
@@ -199,65 +199,80 @@ export const targetInput = object({
 });
 export type TargetInput = Infer<typeof targetInput>;
 
-export interface TargetDefaults {
-  /** Region for IAM tokens when a target names none. */
-  region?: string;
-  thresholds?: Partial<Thresholds>;
-  remediation?: Partial<RemediationPolicy>;
-}
+/** Settings every target inherits unless it says otherwise (also used for discovered targets). */
+export const defaultsInput = object({
+  region: optional(string({ pattern: REGION, patternHint: 'an AWS region such as "eu-west-1"' })),
+  user: optional(string({ pattern: IDENTIFIER, patternHint: 'the monitor role, e.g. "pgwarden_monitor"' })),
+  database: optional(string({ pattern: IDENTIFIER, patternHint: 'a database name' })),
+  auth: optional(authInput),
+  tls: optional(oneOf(TLS_MODES)),
+  caFile: optional(string({ patternHint: 'a path to a PEM bundle' })),
+  thresholds: optional(thresholdsInput),
+  remediation: optional(remediationInput),
+});
+export type DefaultsInput = Infer<typeof defaultsInput>;
 
-/** Turns a validated user target into the internal form, applying defaults. */
-export function toTarget(input: TargetInput, defaults: TargetDefaults = {}): Target {
-  const region = input.auth.region ?? input.rds?.region ?? defaults.region;
-  const auth: AuthSpec = input.auth.secretArn
-    ? { kind: 'secret', secretId: input.auth.secretArn }
+type ThresholdsIn = NonNullable<TargetInput['thresholds']>;
+type RemediationIn = NonNullable<TargetInput['remediation']>;
+
+/** Turns a validated user target into the internal form: its own settings, then the defaults, then the runbook's figures. */
+export function toTarget(input: TargetInput, defaults: DefaultsInput = {}): Target {
+  const authIn = input.auth ?? defaults.auth;
+  if (!authIn) throw new Error(`target ${input.id} has no auth (validate with parseFleet first)`);
+  const region = authIn.region ?? input.rds?.region ?? defaults.region;
+  const auth: AuthSpec = authIn.secretArn
+    ? { kind: 'secret', secretId: authIn.secretArn }
     : { kind: 'iam', region: region ?? 'us-east-1' };
-  const t: Partial<NonNullable<TargetInput['thresholds']>> = input.thresholds ?? {};
-  const r: Partial<NonNullable<TargetInput['remediation']>> = input.remediation ?? {};
-  const baseT = { ...DEFAULT_THRESHOLDS, ...defaults.thresholds };
-  const baseR = { ...DEFAULT_REMEDIATION, ...defaults.remediation };
+  const t: Partial<ThresholdsIn> = { ...defaults.thresholds, ...input.thresholds };
+  const r: Partial<RemediationIn> = { ...defaults.remediation, ...input.remediation };
+  const pressure = { ...defaults.remediation?.pressure, ...input.remediation?.pressure };
+  const D = DEFAULT_REMEDIATION;
   const thresholds: Thresholds = {
-    utilizationPct: t.utilizationPct ?? baseT.utilizationPct,
-    longQuerySeconds: t.longQuery ?? baseT.longQuerySeconds,
-    idleInTransactionSeconds: t.idleInTransaction ?? baseT.idleInTransactionSeconds,
-    wraparoundAge: t.wraparoundAge ?? baseT.wraparoundAge,
-    failuresBeforeOutage: t.failuresBeforeOutage ?? baseT.failuresBeforeOutage,
-    breachesBeforeIncident: t.breachesBeforeIncident ?? baseT.breachesBeforeIncident,
+    utilizationPct: t.utilizationPct ?? DEFAULT_THRESHOLDS.utilizationPct,
+    longQuerySeconds: t.longQuery ?? DEFAULT_THRESHOLDS.longQuerySeconds,
+    idleInTransactionSeconds: t.idleInTransaction ?? DEFAULT_THRESHOLDS.idleInTransactionSeconds,
+    wraparoundAge: t.wraparoundAge ?? DEFAULT_THRESHOLDS.wraparoundAge,
+    failuresBeforeOutage: t.failuresBeforeOutage ?? DEFAULT_THRESHOLDS.failuresBeforeOutage,
+    breachesBeforeIncident: t.breachesBeforeIncident ?? DEFAULT_THRESHOLDS.breachesBeforeIncident,
   };
   const remediation: RemediationPolicy = {
-    dryRun: r.dryRun ?? baseR.dryRun,
-    idleAfterSeconds: r.idleAfter ?? baseR.idleAfterSeconds,
-    idleInTransactionAfterSeconds: r.idleInTransactionAfter ?? baseR.idleInTransactionAfterSeconds,
-    cancelQueriesAfterSeconds: r.cancelQueriesAfter ?? baseR.cancelQueriesAfterSeconds,
-    terminateBlockers: r.terminateBlockers ?? baseR.terminateBlockers,
-    blockerIdleSeconds: r.blockerIdleAfter ?? baseR.blockerIdleSeconds,
-    maxPerRun: r.maxPerRun ?? baseR.maxPerRun,
-    protectUsers: r.protectUsers ?? baseR.protectUsers,
-    protectApplications: r.protectApplications ?? baseR.protectApplications,
+    dryRun: r.dryRun ?? D.dryRun,
+    idleAfterSeconds: r.idleAfter ?? D.idleAfterSeconds,
+    idleInTransactionAfterSeconds: r.idleInTransactionAfter ?? D.idleInTransactionAfterSeconds,
+    cancelQueriesAfterSeconds: r.cancelQueriesAfter ?? D.cancelQueriesAfterSeconds,
+    terminateBlockers: r.terminateBlockers ?? D.terminateBlockers,
+    blockerIdleSeconds: r.blockerIdleAfter ?? D.blockerIdleSeconds,
+    maxPerRun: r.maxPerRun ?? D.maxPerRun,
+    protectUsers: r.protectUsers ?? D.protectUsers,
+    protectApplications: r.protectApplications ?? D.protectApplications,
     pressure: {
-      utilizationPct: r.pressure?.utilizationPct ?? baseR.pressure.utilizationPct,
-      idleAfterSeconds: r.pressure?.idleAfter ?? baseR.pressure.idleAfterSeconds,
+      utilizationPct: pressure.utilizationPct ?? D.pressure.utilizationPct,
+      idleAfterSeconds: pressure.idleAfter ?? D.pressure.idleAfterSeconds,
     },
-    allowStartInstance: r.allowStartInstance ?? baseR.allowStartInstance,
-    allowReboot: r.allowReboot ?? baseR.allowReboot,
-    allowFailover: r.allowFailover ?? baseR.allowFailover,
+    allowStartInstance: r.allowStartInstance ?? D.allowStartInstance,
+    allowReboot: r.allowReboot ?? D.allowReboot,
+    allowFailover: r.allowFailover ?? D.allowFailover,
   };
+  const rdsRegion = input.rds?.region ?? region;
   const rds: RdsRef | undefined = input.rds
     ? {
         ...(input.rds.instanceId ? { instanceId: input.rds.instanceId } : {}),
         ...(input.rds.clusterId ? { clusterId: input.rds.clusterId } : {}),
-        ...((input.rds.region ?? region) ? { region: input.rds.region ?? region } : {}),
+        ...(rdsRegion ? { region: rdsRegion } : {}),
       }
     : undefined;
+  const user = input.user ?? defaults.user;
+  const mode = input.tls ?? defaults.tls ?? 'verify-full';
+  const caFile = input.caFile ?? defaults.caFile;
   return {
     id: input.id,
     connection: {
       host: input.host,
       port: input.port,
       database: input.database,
-      ...(input.user ? { user: input.user } : {}),
+      ...(user ? { user } : {}),
       auth,
-      tls: input.caFile ? { mode: input.tls, caFile: input.caFile } : { mode: input.tls },
+      tls: caFile ? { mode, caFile } : { mode },
     },
     ...(rds ? { rds } : {}),
     thresholds,
@@ -317,7 +332,8 @@ const thresholdsSchema = object({
   breachesBeforeIncident: number({ min: 1, max: 10, integer: true }),
 });
 
-const remediationSchema = object({
+/** The internal remediation policy carried in Lambda and Step Functions payloads (every field explicit). */
+export const remediationSchema = object({
   dryRun: boolean(),
   idleAfterSeconds: number({ min: 1 }),
   idleInTransactionAfterSeconds: number({ min: 1 }),

@@ -251,8 +251,14 @@ export function array<T>(item: Schema<T>, options: { min?: number; max?: number 
   };
 }
 
-export function optional<T>(schema: Schema<T>): Schema<T | undefined> {
-  return { ...schema, check: schema.check, isOptional: true, defaultValue: undefined };
+/** A schema whose key may be left out of an object. */
+export interface OptionalSchema<T> extends Schema<T | undefined> {
+  readonly isOptional: true;
+  readonly optionalKey: true;
+}
+
+export function optional<T>(schema: Schema<T>): OptionalSchema<T> {
+  return { ...schema, check: schema.check, isOptional: true, optionalKey: true, defaultValue: undefined };
 }
 
 export function withDefault<T>(schema: Schema<T>, defaultValue: T): Schema<T> {
@@ -260,7 +266,11 @@ export function withDefault<T>(schema: Schema<T>, defaultValue: T): Schema<T> {
 }
 
 type Shape = Record<string, Schema<unknown>>;
-export type ObjectOf<S extends Shape> = { [K in keyof S]: Infer<S[K]> };
+type OptionalKeys<S> = { [K in keyof S]: S[K] extends { optionalKey: true } ? K : never }[keyof S];
+type Prettify<T> = { [K in keyof T]: T[K] } & {};
+export type ObjectOf<S extends Shape> = Prettify<
+  { [K in Exclude<keyof S, OptionalKeys<S>>]: Infer<S[K]> } & { [K in OptionalKeys<S>]?: Infer<S[K]> }
+>;
 
 export interface ObjectOptions {
   /** Reject keys the shape does not name (catches typos in config). @default true */
