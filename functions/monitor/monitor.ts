@@ -1,0 +1,203 @@
+/**
+ * The monitor's core: every target on its own sub-minute cadence, probes bounded in flight, a fast
+ * confirmation when a probe looks bad, metrics buffered for one batched send, and an incident opened
+ * (idempotently) on an unhealthy verdict. One slow or dead target never delays the others.
+ */
+import type { Clock } from '../../shared/clock.ts';
+import { describeError } from '../../shared/errors.ts';
+import type { OpenOutcome } from '../../shared/incidents.ts';
+import type { Logger } from '../../shared/logger.ts';
+import { type MetricSink, samplesFromProbe } from '../../shared/metrics.ts';
+import type { ProbeResult } from '../../shared/probe/probe.ts';
+import type { Trigger } from '../../shared/runbook/types.ts';
+import type { Target } from '../../shared/target.ts';
+import { newTrackerState, observe, type Status, type TrackerState, type Verdict } from './tracker.ts';
+
+export interface MonitorSettings {
+  /** Time between scheduled probes of one target. @default 10 s */
+  cadenceMs: number;
+  /** Time between confirmation probes after a bad one. @default 1 s */
+  confirmDelayMs: number;
+  /** Most probes in flight at once. @default 10 */
+  concurrency: number;
+  /** Don't ask Step Functions about an incident we opened or joined less than this ago. @default 60 s */
+  incidentRecheckMs: number;
+}
+
+export const DEFAULT_MONITOR_SETTINGS: MonitorSettings = {
+  cadenceMs: 10_000,
+  confirmDelayMs: 1_000,
+  concurrency: 10,
+  incidentRecheckMs: 60_000,
+};
+
+export interface MonitorDeps {
+  probe(target: Target, signal: AbortSignal): Promise<ProbeResult>;
+  openIncident(target: Target, trigger: Trigger): Promise<OpenOutcome>;
+  metrics: MetricSink;
+  clock: Clock;
+  logger: Logger;
+}
+
+/** Survives between runs (module scope in a warm Lambda, the loop in local mode). */
+export type MonitorState = Map<string, TrackerState>;
+
+export interface TargetReport {
+  targetId: string;
+  probes: number;
+  status: Status;
+  lastResult?: ProbeResult;
+  findings: string[];
+  incident?: OpenOutcome;
+}
+
+export interface MonitorReport {
+  startedAt: string;
+  endedAt: string;
+  ticks: number;
+  probes: number;
+  targets: TargetReport[];
+  incidents: OpenOutcome[];
+}
+
+/** Runs scheduled ticks until `until` (epoch ms) or the signal aborts. */
+export async function runMonitor(
+  targets: readonly Target[],
+  settings: MonitorSettings,
+  deps: MonitorDeps,
+  state: MonitorState,
+  until: number,
+  signal: AbortSignal,
+): Promise<MonitorReport> {
+  const { clock, logger } = deps;
+  const startedAt = clock.now();
+  const limit = limiter(settings.concurrency);
+  const reports = new Map<string, TargetReport>();
+  const incidents: OpenOutcome[] = [];
+  let ticks = 0;
+  let probes = 0;
+
+  const probeOnce = async (target: Target): Promise<ProbeResult> => {
+    probes += 1;
+    return limit(() => deps.probe(target, signal));
+  };
+
+  const watch = async (target: Target) => {
+    const tracker = state.get(target.id) ?? newTrackerState();
+    state.set(target.id, tracker);
+    const report: TargetReport = { targetId: target.id, probes: 0, status: 'healthy', findings: [] };
+    reports.set(target.id, report);
+    for (let tick = startedAt; tick < until && !signal.aborted; tick += settings.cadenceMs) {
+      const wait = tick - clock.now();
+      if (wait > 0) await clock.sleep(wait, signal).catch(() => undefined);
+      if (signal.aborted) break;
+      if (clock.now() > tick + settings.cadenceMs) continue; // this tick was missed while confirming; skip it
+      const nextTick = tick + settings.cadenceMs;
+      let verdict = await record(target, tracker, report, await probeOnce(target));
+      while (
+        verdict.status === 'suspect' &&
+        !signal.aborted &&
+        clock.now() + settings.confirmDelayMs < Math.min(nextTick, until)
+      ) {
+        await clock.sleep(settings.confirmDelayMs, signal).catch(() => undefined);
+        if (signal.aborted) break;
+        verdict = await record(target, tracker, report, await probeOnce(target));
+      }
+      if (verdict.status === 'unhealthy' && verdict.trigger) {
+        const outcome = await open(target, tracker, verdict.trigger);
+        if (outcome) {
+          report.incident = outcome;
+          incidents.push(outcome);
+        }
+      }
+    }
+  };
+
+  const record = async (
+    target: Target,
+    tracker: TrackerState,
+    report: TargetReport,
+    result: ProbeResult,
+  ): Promise<Verdict> => {
+    const verdict = observe(tracker, result, target.thresholds);
+    report.probes += 1;
+    report.status = verdict.status;
+    report.lastResult = result;
+    report.findings = verdict.findings.map((f) => f.code);
+    deps.metrics.add(samplesFromProbe(result, target.id, verdict.restarts));
+    if (verdict.status !== 'healthy') {
+      logger.info('probe verdict', {
+        targetId: target.id,
+        status: verdict.status,
+        ...(result.ok ? {} : { category: result.failure.category }),
+        findings: report.findings,
+      });
+    }
+    return verdict;
+  };
+
+  const open = async (
+    target: Target,
+    tracker: TrackerState,
+    trigger: Trigger,
+  ): Promise<OpenOutcome | undefined> => {
+    const now = clock.now();
+    if (
+      tracker.incidentId &&
+      tracker.incidentCheckedAt !== undefined &&
+      now - tracker.incidentCheckedAt < settings.incidentRecheckMs
+    ) {
+      return undefined;
+    }
+    try {
+      const outcome = await deps.openIncident(target, trigger);
+      tracker.incidentId = outcome.incidentId;
+      tracker.incidentCheckedAt = now;
+      if (outcome.outcome === 'opened') {
+        deps.metrics.add([{ name: 'IncidentsOpened', value: 1, target: target.id, timestamp: now }]);
+      }
+      return outcome;
+    } catch (error) {
+      // The alarms (probe failing, utilization) page independently if the workflow cannot start.
+      logger.error('could not open the incident', { targetId: target.id, error: describeError(error) });
+      return undefined;
+    }
+  };
+
+  const heartbeat = async () => {
+    for (let tick = startedAt; tick < until && !signal.aborted; tick += settings.cadenceMs) {
+      const wait = tick - clock.now();
+      if (wait > 0) await clock.sleep(wait, signal).catch(() => undefined);
+      if (signal.aborted) break;
+      ticks += 1;
+      deps.metrics.add([{ name: 'MonitorHeartbeat', value: 1, timestamp: clock.now() }]);
+    }
+  };
+
+  await Promise.all([heartbeat(), ...targets.map((t) => watch(t))]);
+  return {
+    startedAt: new Date(startedAt).toISOString(),
+    endedAt: new Date(clock.now()).toISOString(),
+    ticks,
+    probes,
+    targets: [...reports.values()],
+    incidents,
+  };
+}
+
+/** Bounds how many tasks run at once; a finishing task hands its slot straight to the next in line. */
+export function limiter(max: number) {
+  let active = 0;
+  const queue: Array<() => void> = [];
+  return async <T>(task: () => Promise<T>): Promise<T> => {
+    if (active < max) active += 1;
+    else await new Promise<void>((resolve) => queue.push(resolve));
+    try {
+      return await task();
+    } finally {
+      const next = queue.shift();
+      if (next) next();
+      else active -= 1;
+    }
+  };
+}

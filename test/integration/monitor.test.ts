@@ -1,0 +1,144 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  DEFAULT_MONITOR_SETTINGS,
+  type MonitorDeps,
+  type MonitorState,
+  runMonitor,
+} from '../../functions/monitor/monitor.ts';
+import { systemClock } from '../../shared/clock.ts';
+import type { ConnectionSpec } from '../../shared/connection.ts';
+import type { OpenOutcome } from '../../shared/incidents.ts';
+import { exhaustSlots, silentListener } from '../../shared/local/faults.ts';
+import { silentLogger } from '../../shared/logger.ts';
+import { METRICS, MemorySink } from '../../shared/metrics.ts';
+import { probe } from '../../shared/probe/probe.ts';
+import type { Trigger } from '../../shared/runbook/types.ts';
+import { DEFAULT_REMEDIATION, DEFAULT_THRESHOLDS, type Target } from '../../shared/target.ts';
+import { createMonitorRole, startTestServer, type TestServer } from '../helpers/postgres.ts';
+
+const settings = { ...DEFAULT_MONITOR_SETTINGS, cadenceMs: 300, confirmDelayMs: 50 };
+
+function targetFor(id: string, connection: ConnectionSpec): Target {
+  return { id, connection, thresholds: DEFAULT_THRESHOLDS, remediation: DEFAULT_REMEDIATION };
+}
+
+function harness() {
+  const opened: Array<{ target: string; trigger: Trigger }> = [];
+  const metrics = new MemorySink();
+  const deps: MonitorDeps = {
+    probe: (target) =>
+      probe(target.connection, { label: target.id, connectTimeoutMs: 1_000 }, { logger: silentLogger }),
+    openIncident: async (target, trigger): Promise<OpenOutcome> => {
+      opened.push({ target: target.id, trigger });
+      return { outcome: 'opened', incidentId: `pgw-${target.id}-${opened.length}`, executionArn: 'arn' };
+    },
+    metrics,
+    clock: systemClock,
+    logger: silentLogger,
+  };
+  const run = (targets: Target[], ms: number, state: MonitorState = new Map()) =>
+    runMonitor(targets, settings, deps, state, Date.now() + ms, new AbortController().signal);
+  return { opened, metrics, run };
+}
+
+describe('monitor against a real PostgreSQL', () => {
+  let server: TestServer;
+  let monitorTarget: Target;
+
+  beforeAll(async () => {
+    server = await startTestServer({ maxConnections: 16, settings: { reserved_connections: 3 } });
+    const role = await createMonitorRole(server);
+    monitorTarget = targetFor('local', server.spec({ user: role.user, password: role.password }));
+  });
+  afterAll(async () => {
+    await server?.destroy();
+  });
+
+  it('probes on its cadence, publishes every metric and opens nothing when healthy', async () => {
+    const h = harness();
+    const report = await h.run([monitorTarget], 1_500);
+    expect(report.ticks).toBeGreaterThanOrEqual(4);
+    expect(report.targets[0]?.probes).toBe(report.ticks);
+    expect(report.targets[0]?.status).toBe('healthy');
+    expect(h.opened).toEqual([]);
+    const names = new Set(h.metrics.samples.map((s) => s.name));
+    for (const name of Object.keys(METRICS)) {
+      if (['SessionsTerminated', 'IncidentsOpened', 'RdsEvents'].includes(name)) continue;
+      expect(names, name).toContain(name);
+    }
+    expect(h.metrics.samples.filter((s) => s.name === 'MonitorHeartbeat')).toHaveLength(report.ticks);
+  });
+
+  it('gets in through its reserved slot when applications exhaust the pool, and opens one incident', async () => {
+    await server.admin(`CREATE ROLE app LOGIN PASSWORD 'app-pw-123'`);
+    const flood = await exhaustSlots({
+      spec: server.spec({ user: 'app', password: 'app-pw-123' }),
+      credentials: { user: 'app', password: 'app-pw-123' },
+    });
+    try {
+      expect(flood.refusedWith).toBe('53300');
+      const h = harness();
+      const report = await h.run([monitorTarget], 1_500);
+      const last = report.targets[0]?.lastResult;
+      expect(last?.ok).toBe(true);
+      if (last?.ok) expect(last.connections.utilizationPct).toBeGreaterThanOrEqual(100);
+      expect(h.opened).toHaveLength(1);
+      expect(h.opened[0]?.trigger.findings).toContain('pool_pressure');
+    } finally {
+      await flood.release();
+    }
+  });
+
+  it('declares an outage within a few confirmation probes of the server stopping', async () => {
+    const h = harness();
+    const running = h.run([monitorTarget], 2_500);
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    const stoppedAt = Date.now();
+    await server.stop();
+    try {
+      await running;
+    } finally {
+      await server.start();
+    }
+    expect(h.opened).toHaveLength(1);
+    const { trigger } = h.opened[0] as { trigger: Trigger };
+    expect(trigger.category).toBe('unreachable');
+    expect(Date.parse(trigger.observedAt)).toBeGreaterThanOrEqual(stoppedAt - 50);
+    expect(h.metrics.samples.some((s) => s.name === 'ProbeSuccess' && s.value === 0)).toBe(true);
+  });
+
+  it('opens an incident for a crash-restart that lasted a fraction of a second', async () => {
+    const h = harness();
+    const state: MonitorState = new Map();
+    await h.run([monitorTarget], 400, state);
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    const running = h.run([monitorTarget], 1_500, state);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await server.crashBackend();
+    await running;
+    const crashes = h.opened.filter((o) => o.trigger.findings?.includes('crash_restart'));
+    expect(crashes).toHaveLength(1);
+    expect(h.metrics.samples.filter((s) => s.name === 'ServerRestarts' && s.value > 0)).toHaveLength(1);
+  });
+
+  it('keeps probing a healthy target on time while another target never answers', async () => {
+    const listener = await silentListener();
+    try {
+      const dead = targetFor('dead', {
+        host: '127.0.0.1',
+        port: listener.port,
+        database: 'x',
+        user: 'x',
+        auth: { kind: 'none' },
+        tls: { mode: 'disable' },
+      });
+      const h = harness();
+      const report = await h.run([dead, monitorTarget], 1_800);
+      const healthy = report.targets.find((t) => t.targetId === 'local');
+      expect(healthy?.probes).toBe(report.ticks);
+      expect(report.targets.find((t) => t.targetId === 'dead')?.lastResult?.ok).toBe(false);
+    } finally {
+      await listener.close();
+    }
+  });
+});
