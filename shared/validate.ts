@@ -273,7 +273,7 @@ export type ObjectOf<S extends Shape> = Prettify<
 >;
 
 export interface ObjectOptions {
-  /** Reject keys the shape does not name (catches typos in config). @default true */
+  /** Reject keys the shape does not name (catches typos in config); when false, keep them as they are. @default true */
   strict?: boolean;
 }
 
@@ -305,7 +305,10 @@ export function object<S extends Shape>(shape: S, options: ObjectOptions = {}): 
         if (parsed === INVALID) bad = true;
         else out[key] = parsed;
       }
-      if (strict) {
+      if (!strict) {
+        // Lenient objects (event envelopes, environments) keep the fields they do not describe.
+        for (const key of Object.keys(input)) if (!known.includes(key)) out[key] = input[key];
+      } else {
         for (const key of Object.keys(input)) {
           if (!known.includes(key)) {
             const suggestion = closest(key, known);

@@ -6,6 +6,7 @@
 import type { Clock } from '../../shared/clock.ts';
 import { describeError } from '../../shared/errors.ts';
 import type { OpenOutcome } from '../../shared/incidents.ts';
+import { limiter } from '../../shared/limit.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { type MetricSink, samplesFromProbe } from '../../shared/metrics.ts';
 import type { ProbeResult } from '../../shared/probe/probe.ts';
@@ -182,22 +183,5 @@ export async function runMonitor(
     probes,
     targets: [...reports.values()],
     incidents,
-  };
-}
-
-/** Bounds how many tasks run at once; a finishing task hands its slot straight to the next in line. */
-export function limiter(max: number) {
-  let active = 0;
-  const queue: Array<() => void> = [];
-  return async <T>(task: () => Promise<T>): Promise<T> => {
-    if (active < max) active += 1;
-    else await new Promise<void>((resolve) => queue.push(resolve));
-    try {
-      return await task();
-    } finally {
-      const next = queue.shift();
-      if (next) next();
-      else active -= 1;
-    }
   };
 }
