@@ -1,0 +1,36 @@
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { createLambdaLogger, lambdaHandler, parseEnvironment } from '../../shared/lambda.ts';
+import { emfRecord } from '../../shared/metrics.ts';
+import { sessionsSignalled } from '../../shared/remediation/remediate.ts';
+import { duration, withDefault } from '../../shared/validate.ts';
+import { handleRemediate } from './remediate.ts';
+
+const logger = createLambdaLogger('remediate');
+const secrets = new SecretsManagerClient({});
+const env = parseEnvironment(
+  {
+    PGWARDEN_CONNECT_TIMEOUT: withDefault(duration({ minMs: 100, maxMs: 20_000 }), 3_000),
+    PGWARDEN_STATEMENT_TIMEOUT: withDefault(duration({ minMs: 100, maxMs: 20_000 }), 5_000),
+  },
+  process.env,
+  'remediate',
+);
+
+export const handler = lambdaHandler(logger, async (event, { signal, log }) => {
+  const targetId = (event as { targetId?: unknown } | null)?.targetId;
+  if (typeof targetId === 'string') logger.appendKeys({ targetId });
+  const result = await handleRemediate(
+    event,
+    { connectTimeoutMs: env.PGWARDEN_CONNECT_TIMEOUT, statementTimeoutMs: env.PGWARDEN_STATEMENT_TIMEOUT },
+    { logger: log, secrets, signal },
+  );
+  // Inside a VPC without NAT there is no route to PutMetricData: the metric travels as an embedded
+  // metric format line, written raw so no logger prefix breaks the JSON.
+  const line = emfRecord(
+    [{ name: 'SessionsTerminated', value: sessionsSignalled(result) }],
+    result.targetId,
+    Date.now(),
+  );
+  process.stdout.write(`${line}\n`);
+  return result;
+});
