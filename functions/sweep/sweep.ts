@@ -38,6 +38,8 @@ interface RemediationOutcome {
   dryRun?: boolean;
   terminated?: unknown[];
   skipped?: unknown[];
+  /** Every skip by reason; the skipped list itself is capped. */
+  skipCounts?: Record<string, number>;
   failure?: { category?: string; message?: string };
 }
 
@@ -64,7 +66,9 @@ export async function sweepAll(
             ok: true,
             dryRun: Boolean(result.dryRun),
             terminated: result.terminated?.length ?? 0,
-            skipped: result.skipped?.length ?? 0,
+            skipped: result.skipCounts
+              ? Object.values(result.skipCounts).reduce((sum, n) => sum + n, 0)
+              : (result.skipped?.length ?? 0),
           };
         } catch (error) {
           deps.logger.error('sweep failed on target', { targetId: target.id, error: describeError(error) });

@@ -46,7 +46,13 @@ describe('sweep', () => {
               ok: false,
               failure: { category: 'too_many_connections', message: 'sorry, too many clients already' },
             };
-          return { ok: true, dryRun: false, terminated: [{ pid: 1 }, { pid: 2 }], skipped: [{ pid: 3 }] };
+          return {
+            ok: true,
+            dryRun: false,
+            terminated: [{ pid: 1 }, { pid: 2 }],
+            skipped: [{ pid: 3 }],
+            skipCounts: { protected_user: 1, cap_reached: 250 },
+          };
         },
         logger: silentLogger,
       },
@@ -61,7 +67,8 @@ describe('sweep', () => {
       ['e', true],
       ['f', true],
     ]);
-    expect(results[0]).toEqual({ targetId: 'a', ok: true, dryRun: false, terminated: 2, skipped: 1 });
+    // The skipped list is capped by the remediator; the count comes from skipCounts.
+    expect(results[0]).toEqual({ targetId: 'a', ok: true, dryRun: false, terminated: 2, skipped: 251 });
     expect(results[1]?.error).toContain('Task timed out');
     expect(results[2]?.error).toBe('too_many_connections: sorry, too many clients already');
   });
