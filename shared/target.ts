@@ -57,7 +57,12 @@ export interface RemediationPolicy {
   protectUsers: string[];
   /** application_name values never touched. */
   protectApplications: string[];
-  /** Escalated policy when the pool is under pressure: a shorter idle threshold. */
+  /**
+   * Escalated policy when the pool is nearly exhausted (utilization ≥ utilizationPct, or the server
+   * answered 53300): sessions idle longer than idleAfterSeconds are terminated, longest idle first and
+   * at most maxPerRun per run. A session idle for 30 s while new connections are being refused is
+   * holding a slot nothing uses. @default { utilizationPct: 95, idleAfterSeconds: 30 }
+   */
   pressure: { utilizationPct: number; idleAfterSeconds: number };
   /** Runbook may call StartDBInstance on a stopped instance. @default false */
   allowStartInstance: boolean;
@@ -101,7 +106,7 @@ export const DEFAULT_REMEDIATION: RemediationPolicy = {
   maxPerRun: 20,
   protectUsers: [],
   protectApplications: [],
-  pressure: { utilizationPct: 90, idleAfterSeconds: 300 },
+  pressure: { utilizationPct: 95, idleAfterSeconds: 30 },
   allowStartInstance: false,
   allowReboot: false,
   allowFailover: false,
