@@ -354,6 +354,14 @@ export function variant<K extends string, M extends Record<string, Schema<unknow
   };
 }
 
+/**
+ * Any JSON value, unchecked: for payloads produced by pgwarden's own tasks and passed through the
+ * workflow, which their consumers check field by field.
+ */
+export function passthrough<T = unknown>(): Schema<T> {
+  return { expected: 'a JSON value', check: (value) => value as T };
+}
+
 /** Converts a parsed value (e.g. milliseconds to seconds). */
 export function map<T, U>(schema: Schema<T>, convert: (value: T) => U): Schema<U> {
   return {

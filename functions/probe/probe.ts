@@ -3,14 +3,17 @@ import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { Clock } from '../../shared/clock.ts';
 import { ValidationError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
+import { type IntegrityResult, integritySummary } from '../../shared/probe/integrity.ts';
 import { type ProbeResult, probe } from '../../shared/probe/probe.ts';
 import { connectionSchema, TARGET_ID, toConnectionSpec } from '../../shared/target.ts';
-import { number, object, optional, parse, string } from '../../shared/validate.ts';
+import { number, object, oneOf, optional, parse, string, withDefault } from '../../shared/validate.ts';
 
 export const probeEventSchema = object({
   targetId: string({ pattern: TARGET_ID, patternHint: 'a target id' }),
   connection: connectionSchema,
   longQueryThresholdSeconds: optional(number({ min: 0.1, max: 86_400 })),
+  /** `integrity`: the post-incident summary (wraparound age and size per database) instead of the snapshot. */
+  mode: withDefault(oneOf(['health', 'integrity'] as const), 'health'),
 });
 
 export interface ProbeFunctionConfig {
@@ -25,13 +28,23 @@ export interface ProbeFunctionDeps {
   signal?: AbortSignal;
 }
 
-/** Validates a probe invocation and runs the probe. Throws ValidationError only for a malformed event. */
+/**
+ * Validates a probe invocation and runs the probe (or the integrity summary). Throws ValidationError only
+ * for a malformed event; database faults are results.
+ */
 export async function handleProbe(
   event: unknown,
   config: ProbeFunctionConfig,
   deps: ProbeFunctionDeps,
-): Promise<ProbeResult> {
+): Promise<ProbeResult | IntegrityResult> {
   const request = parse(probeEventSchema, event, 'probe event', ValidationError);
+  if (request.mode === 'integrity') {
+    return integritySummary(
+      toConnectionSpec(request.connection),
+      { label: request.targetId, connectTimeoutMs: config.connectTimeoutMs },
+      deps,
+    );
+  }
   return probe(
     toConnectionSpec(request.connection),
     {

@@ -95,7 +95,14 @@ export async function holdIdleInTransaction(
 ): Promise<FaultHandle> {
   const s = await session(target, 'drill:idle-in-transaction');
   try {
-    await s.query('drill-table', `CREATE TABLE IF NOT EXISTS ${table} (id int PRIMARY KEY, v int)`);
+    // Checked first: CREATE ... IF NOT EXISTS still needs CREATE on the schema, which roles lack on PostgreSQL 15+.
+    const { rows } = await s.query<{ exists: boolean }>(
+      'drill-table-exists',
+      'SELECT to_regclass($1) IS NOT NULL AS exists',
+      [table],
+    );
+    if (!rows[0]?.exists)
+      await s.query('drill-table', `CREATE TABLE IF NOT EXISTS ${table} (id int PRIMARY KEY, v int)`);
     await s.query('drill-seed', `INSERT INTO ${table} VALUES (1, 0) ON CONFLICT (id) DO NOTHING`);
     await s.query('drill-begin', 'BEGIN');
     await s.query('drill-lock', `UPDATE ${table} SET v = v + 1 WHERE id = 1`);

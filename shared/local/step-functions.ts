@@ -169,7 +169,16 @@ export class LocalStepFunctions {
     } catch {
       throw sfnError('InvalidExecutionInput', 'Invalid State Machine Execution Input');
     }
+    const executionArn = this.executionArn(name);
+    const startDate = new Date(this.clock.now());
     const run = this.machine.run(parsed as never, {
+      context: {
+        Execution: { Id: executionArn, Name: name, StartTime: startDate.toISOString(), Input: parsed },
+        StateMachine: {
+          Id: this.stateMachineArn,
+          Name: this.stateMachineArn.slice(this.stateMachineArn.lastIndexOf(':') + 1),
+        },
+      } as never,
       overrides: {
         taskResourceLocalHandlers: this.handlers as never,
         ...(this.options.waitTimeOverrides ? { waitTimeOverrides: this.options.waitTimeOverrides } : {}),
@@ -181,10 +190,10 @@ export class LocalStepFunctions {
     });
     const execution: LocalExecution = {
       name,
-      executionArn: this.executionArn(name),
+      executionArn,
       input: rawInput,
       status: 'RUNNING',
-      startDate: new Date(this.clock.now()),
+      startDate,
       history: [],
       done: Promise.resolve(),
     };
@@ -214,9 +223,10 @@ export class LocalStepFunctions {
       },
       (error: Error) => {
         execution.status = error.name === 'ExecutionTimeoutError' ? 'TIMED_OUT' : 'FAILED';
-        const info = error as Error & { error?: string; cause?: string };
-        execution.error = info.error ?? error.name;
-        execution.cause = info.cause ?? error.message;
+        // The library wraps the failure (a Fail state's Error and Cause, or a task's error) in `cause`.
+        const inner = error.cause instanceof Error ? error.cause : error;
+        execution.error = inner.name;
+        execution.cause = inner.message;
         execution.stopDate = new Date(this.clock.now());
       },
     );

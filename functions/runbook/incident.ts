@@ -1,0 +1,105 @@
+/**
+ * The incident record the workflow carries from state to state. Every list is bounded: Step Functions
+ * payloads stop at 256 KB, and an incident may run for hours.
+ */
+import type { RunbookNode } from '../../shared/runbook/definition.ts';
+
+export type StepResult = 'ok' | 'fault' | 'waiting' | 'skipped';
+
+export interface Step {
+  node: RunbookNode;
+  result: StepResult;
+  detail: string;
+  at: string;
+}
+
+/** What the workflow does after a node; the Choice states branch on it. */
+export type Decision =
+  | 'continue'
+  | 'healthy'
+  | 'wait'
+  | 'unresolved'
+  | 'remediate_pool'
+  | 'remediate_blockers'
+  | 'remediate_idle_in_transaction'
+  | 'cancel_queries'
+  | 'start_instance'
+  | 'page'
+  | 'final';
+
+export interface ActionRecord {
+  at: string;
+  /** e.g. terminate_idle, terminate_blockers, cancel_queries, start_instance. */
+  kind: string;
+  ok: boolean;
+  summary: string;
+  count?: number;
+  dryRun?: boolean;
+}
+
+export interface TimelineEntry {
+  at: string;
+  text: string;
+}
+
+export interface Evidence {
+  gatheredAt: string;
+  instance?: { id: string; kind: 'instance' | 'cluster'; status: string; detail?: string };
+  events: Array<{ at: string; source: string; message: string; id?: string }>;
+  logLines: string[];
+  metrics: Array<{ name: string; stat: string; value: number | null; unit: string }>;
+  /** What could not be gathered and why. */
+  gaps: string[];
+}
+
+export interface IncidentRecord {
+  incidentId: string;
+  targetId: string;
+  status: 'open' | 'resolved' | 'unresolved' | 'failed';
+  openedAt: string;
+  /** Page on-call if still open at this time. */
+  escalateAt: string;
+  /** Stop verifying at this time. */
+  endAt: string;
+  /** Verification cycles so far (walks of the tree). */
+  cycle: number;
+  /** The current walk of the decision tree. */
+  steps: Step[];
+  /** Faults seen over the incident, deduplicated: "what was found". */
+  found: string[];
+  actions: ActionRecord[];
+  timeline: TimelineEntry[];
+  decision: Decision;
+  pressure: { active: boolean; reason?: string };
+  /** How long the next Wait lasts, and when it ends (the runbook's clock, not the execution's). */
+  waitSeconds: number;
+  wakeAt?: string;
+  paged: boolean;
+  pagedAt?: string;
+  resolvedAt?: string;
+  endedAt?: string;
+  evidence?: Evidence;
+  /** Instance start requested (once per incident). */
+  startRequestedAt?: string;
+}
+
+export const LIMITS = { found: 20, actions: 30, timeline: 60 } as const;
+
+/** Appends and keeps the newest `limit` entries, the first one always kept (it says how it began). */
+export function bounded<T>(list: readonly T[], item: T, limit: number): T[] {
+  const next = [...list, item];
+  if (next.length <= limit) return next;
+  return [next[0] as T, ...next.slice(next.length - limit + 1)];
+}
+
+export function addFound(record: IncidentRecord, text: string): void {
+  if (!record.found.includes(text)) record.found = bounded(record.found, text, LIMITS.found);
+}
+
+export function addTimeline(record: IncidentRecord, at: string, text: string): void {
+  record.timeline = bounded(record.timeline, { at, text }, LIMITS.timeline);
+}
+
+export function addAction(record: IncidentRecord, action: ActionRecord): void {
+  record.actions = bounded(record.actions, action, LIMITS.actions);
+}

@@ -1,0 +1,337 @@
+/**
+ * What pgwarden tells people. Every message reads well in an email (a subject and a plain-text body)
+ * and is structured for machines: a per-protocol JSON document for SQS, Lambda and HTTPS subscribers,
+ * and message attributes to filter on.
+ */
+import { PublishCommand, type PublishCommandInput, type SNSClient } from '@aws-sdk/client-sns';
+import { describeConnection } from '../../shared/connection.ts';
+import { formatDuration } from '../../shared/duration.ts';
+import type { IntegrityResult } from '../../shared/probe/integrity.ts';
+import { redact, redactDeep } from '../../shared/redact.ts';
+import type { RunbookInput } from '../../shared/runbook/types.ts';
+import type { Evidence, IncidentRecord, Step } from './incident.ts';
+
+export type NoticeKind = 'opened' | 'page' | 'resolved' | 'final' | 'runbook_failed';
+export type Topic = 'pages' | 'notifications';
+
+export interface Notice {
+  kind: NoticeKind;
+  topic: Topic;
+  severity: 'critical' | 'warning' | 'info';
+  subject: string;
+  text: string;
+  data: Record<string, unknown>;
+}
+
+const MARK: Record<Step['result'], string> = {
+  ok: 'ok   ',
+  fault: 'FAULT',
+  waiting: 'WAIT ',
+  skipped: 'skip ',
+};
+
+function subject(text: string): string {
+  // SNS subjects: ASCII, no line breaks, at most 100 characters.
+  const clean = text
+    .replace(/[^\x20-\x7E]/g, '')
+    .replace(/\s+/g, ' ')
+    .trim();
+  return clean.length > 100 ? `${clean.slice(0, 97)}...` : clean;
+}
+
+function clockTime(iso: string): string {
+  return iso.slice(11, 19);
+}
+
+function elapsed(record: IncidentRecord, now: number): string {
+  return formatDuration(now - Date.parse(record.openedAt));
+}
+
+function links(input: RunbookInput, executionArn: string | undefined): string[] {
+  const out: string[] = [];
+  if (input.settings.dashboardUrl) out.push(`Dashboard: ${input.settings.dashboardUrl}`);
+  if (executionArn && input.settings.consoleUrl)
+    out.push(`Execution: ${input.settings.consoleUrl}#/v2/executions/details/${executionArn}`);
+  else if (executionArn) out.push(`Execution: ${executionArn}`);
+  return out;
+}
+
+function header(input: RunbookInput, record: IncidentRecord): string[] {
+  return [
+    `Incident ${record.incidentId}, opened ${record.openedAt}`,
+    `Target: ${input.target.id} (${describeConnection(input.target.connection)})`,
+    `Trigger: ${input.trigger.kind}: ${input.trigger.summary}`,
+  ];
+}
+
+function stepsBlock(steps: readonly Step[]): string[] {
+  return steps.map((s) => `  ${MARK[s.result]} ${s.node}: ${s.detail}`);
+}
+
+function actionsBlock(record: IncidentRecord): string[] {
+  if (record.actions.length === 0) return ['  nothing was changed'];
+  return record.actions.map((a) => `  ${clockTime(a.at)} ${a.ok ? '' : '(failed) '}${a.summary}`);
+}
+
+function evidenceBlock(evidence: Evidence | undefined): string[] {
+  if (!evidence) return ['  (not gathered)'];
+  const lines: string[] = [];
+  if (evidence.instance)
+    lines.push(`  RDS ${evidence.instance.kind} ${evidence.instance.id}: ${evidence.instance.status}`);
+  for (const m of evidence.metrics) {
+    const value =
+      m.value === null
+        ? 'no data'
+        : m.unit === 'Bytes'
+          ? `${(m.value / 1024 ** 3).toFixed(2)} GiB`
+          : `${Math.round(m.value * 10) / 10}${m.unit === 'Percent' ? '%' : ''}`;
+    lines.push(`  ${m.name} (${m.stat.toLowerCase()}, last hour): ${value}`);
+  }
+  if (evidence.events.length)
+    lines.push('  Recent RDS events:', ...evidence.events.map((e) => `    ${e.at} ${e.message}`));
+  if (evidence.logLines.length) lines.push('  Log lines:', ...evidence.logLines.map((l) => `    ${l}`));
+  if (evidence.gaps.length) lines.push('  Not available:', ...evidence.gaps.map((g) => `    ${g}`));
+  return lines.length ? lines : ['  nothing found'];
+}
+
+function integrityBlock(integrity: IntegrityResult | undefined): string[] {
+  if (!integrity) return ['  (not checked)'];
+  if (!integrity.ok)
+    return [`  could not check: ${integrity.failure.category}: ${integrity.failure.message}`];
+  const lines = integrity.databases
+    .slice(0, 10)
+    .map(
+      (d) =>
+        `  ${d.name}: xid age ${d.xidAge.toLocaleString('en-US')} (${d.wraparoundPct}% of wraparound), size ${
+          d.sizeBytes === null ? 'unknown' : `${(d.sizeBytes / 1024 ** 2).toFixed(1)} MiB`
+        }`,
+    );
+  lines.push(
+    `  checksum failures: ${integrity.checksumFailures}, deadlocks: ${integrity.deadlocks} (since statistics reset)`,
+  );
+  return lines;
+}
+
+function stillWrong(record: IncidentRecord): string[] {
+  const bad = record.steps.filter((s) => s.result === 'fault' || s.result === 'waiting');
+  return bad.length ? stepsBlock(bad) : ['  (the last check found no fault)'];
+}
+
+function data(
+  kind: NoticeKind,
+  input: RunbookInput,
+  record: IncidentRecord,
+  executionArn: string | undefined,
+  extra: Record<string, unknown> = {},
+) {
+  return redactDeep({
+    kind,
+    incidentId: record.incidentId,
+    target: input.target.id,
+    status: record.status,
+    openedAt: record.openedAt,
+    trigger: input.trigger,
+    steps: record.steps.map(({ node, result, detail }) => ({ node, result, detail })),
+    found: record.found,
+    actions: record.actions,
+    paged: record.paged,
+    executionArn,
+    ...extra,
+  });
+}
+
+export function openedNotice(input: RunbookInput, record: IncidentRecord, executionArn?: string): Notice {
+  return {
+    kind: 'opened',
+    topic: 'notifications',
+    severity: 'warning',
+    subject: subject(`[pgwarden] incident opened: ${input.target.id}: ${input.trigger.summary}`),
+    text: [
+      ...header(input, record),
+      '',
+      `pgwarden is working through the runbook and will fix what is safe to fix.`,
+      `On-call will be paged at ${record.escalateAt} if it is not resolved by then.`,
+      '',
+      ...links(input, executionArn),
+    ].join('\n'),
+    data: data('opened', input, record, executionArn),
+  };
+}
+
+export function pageNotice(
+  input: RunbookInput,
+  record: IncidentRecord,
+  now: number,
+  executionArn?: string,
+): Notice {
+  const wrong = record.steps.filter((s) => s.result === 'fault' || s.result === 'waiting').map((s) => s.node);
+  return {
+    kind: 'page',
+    topic: 'pages',
+    severity: 'critical',
+    subject: subject(
+      `[pgwarden] CRITICAL ${input.target.id} unresolved after ${elapsed(record, now)}: ${wrong.join(', ') || 'unhealthy'}`,
+    ),
+    text: [
+      `SEVERITY: critical. ${input.target.id} has been unhealthy for ${elapsed(record, now)} and pgwarden could not resolve it.`,
+      ...header(input, record),
+      '',
+      'What was found:',
+      ...record.found.map((f) => `  - ${f}`),
+      '',
+      'What was tried:',
+      ...actionsBlock(record),
+      '',
+      'What is still wrong:',
+      ...stillWrong(record),
+      '',
+      'Evidence:',
+      ...evidenceBlock(record.evidence),
+      '',
+      ...links(input, executionArn),
+      '',
+      `pgwarden keeps verifying every ${formatDuration(input.settings.recheckSeconds * 1_000)} and will send a resolution notice.`,
+    ].join('\n'),
+    data: data('page', input, record, executionArn, { evidence: record.evidence, stillWrong: wrong }),
+  };
+}
+
+export function resolvedNotice(
+  input: RunbookInput,
+  record: IncidentRecord,
+  now: number,
+  integrity: IntegrityResult | undefined,
+  executionArn?: string,
+): Notice {
+  return {
+    kind: 'resolved',
+    topic: 'notifications',
+    severity: 'info',
+    subject: subject(`[pgwarden] resolved: ${input.target.id} healthy again after ${elapsed(record, now)}`),
+    text: [
+      `${input.target.id} is healthy again after ${elapsed(record, now)}${record.paged ? ' (on-call was paged)' : ''}.`,
+      ...header(input, record),
+      '',
+      'Timeline:',
+      ...record.timeline.map((t) => `  ${clockTime(t.at)} ${t.text}`),
+      '',
+      'What was found:',
+      ...(record.found.length
+        ? record.found.map((f) => `  - ${f}`)
+        : ['  - nothing wrong by the time pgwarden looked']),
+      '',
+      'What was done:',
+      ...actionsBlock(record),
+      '',
+      'Integrity after the incident:',
+      ...integrityBlock(integrity),
+      ...(record.evidence ? ['', 'Evidence:', ...evidenceBlock(record.evidence)] : []),
+      '',
+      ...links(input, executionArn),
+    ].join('\n'),
+    data: data('resolved', input, record, executionArn, { integrity, evidence: record.evidence }),
+  };
+}
+
+export function finalNotice(
+  input: RunbookInput,
+  record: IncidentRecord,
+  now: number,
+  executionArn?: string,
+): Notice {
+  return {
+    kind: 'final',
+    topic: record.paged ? 'pages' : 'notifications',
+    severity: 'critical',
+    subject: subject(
+      `[pgwarden] still unresolved: ${input.target.id} after ${elapsed(record, now)}; pgwarden stops verifying`,
+    ),
+    text: [
+      `${input.target.id} is still unhealthy after ${elapsed(record, now)}, the runbook's maximum. pgwarden stops verifying this incident; the monitor will open a new one if the problem persists.`,
+      ...header(input, record),
+      '',
+      'What is still wrong:',
+      ...stillWrong(record),
+      '',
+      'What was tried:',
+      ...actionsBlock(record),
+      '',
+      ...links(input, executionArn),
+    ].join('\n'),
+    data: data('final', input, record, executionArn),
+  };
+}
+
+export function failedNotice(
+  input: RunbookInput,
+  record: IncidentRecord | undefined,
+  error: { Error?: string; Cause?: string },
+  executionArn?: string,
+): Notice {
+  const cause = redact(
+    `${error.Error ?? 'Error'}: ${typeof error.Cause === 'string' ? error.Cause : JSON.stringify(error.Cause ?? '')}`,
+  ).slice(0, 1_000);
+  const paged = record?.paged ?? false;
+  return {
+    kind: 'runbook_failed',
+    // One page per incident: if on-call already has it, this goes to the notifications topic.
+    topic: paged ? 'notifications' : 'pages',
+    severity: 'critical',
+    subject: subject(`[pgwarden] CRITICAL runbook failed for ${input.target.id}: check the database by hand`),
+    text: [
+      `The pgwarden runbook failed while handling an incident on ${input.target.id}, so nobody is watching it automatically.`,
+      `Incident ${input.incidentId}${record ? `, opened ${record.openedAt}` : ''}`,
+      `Target: ${input.target.id} (${describeConnection(input.target.connection)})`,
+      `Trigger: ${input.trigger.kind}: ${input.trigger.summary}`,
+      `Failure: ${cause}`,
+      ...(record
+        ? ['', 'Last check:', ...stepsBlock(record.steps), '', 'What was tried:', ...actionsBlock(record)]
+        : []),
+      '',
+      ...links(input, executionArn),
+    ].join('\n'),
+    data: redactDeep({
+      kind: 'runbook_failed',
+      incidentId: input.incidentId,
+      target: input.target.id,
+      error: cause,
+      paged,
+      executionArn,
+    }),
+  };
+}
+
+/** SNS Publish input: email gets the text, machine protocols get the JSON document. */
+export function publishInput(topicArn: string, notice: Notice): PublishCommandInput {
+  const json = JSON.stringify({ subject: notice.subject, severity: notice.severity, ...notice.data });
+  const text = redact(notice.text);
+  return {
+    TopicArn: topicArn,
+    Subject: notice.subject,
+    MessageStructure: 'json',
+    Message: JSON.stringify({
+      default: text,
+      email: text,
+      'email-json': json,
+      sqs: json,
+      lambda: json,
+      http: json,
+      https: json,
+    }),
+    MessageAttributes: {
+      'pgwarden.kind': { DataType: 'String', StringValue: notice.kind },
+      'pgwarden.severity': { DataType: 'String', StringValue: notice.severity },
+      'pgwarden.target': { DataType: 'String', StringValue: String(notice.data.target ?? '') },
+      'pgwarden.incident': { DataType: 'String', StringValue: String(notice.data.incidentId ?? '') },
+    },
+  };
+}
+
+export async function publish(
+  sns: Pick<SNSClient, 'send'>,
+  topicArn: string,
+  notice: Notice,
+  signal?: AbortSignal,
+): Promise<void> {
+  await sns.send(new PublishCommand(publishInput(topicArn, notice)), signal ? { abortSignal: signal } : {});
+}

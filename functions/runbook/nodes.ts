@@ -1,0 +1,253 @@
+/**
+ * The decision tree of the connection runbook, one pure function per node. Each reads the probe result
+ * (and, for `running`, the RDS status) and returns what it found and what to do next.
+ */
+import { explainCategory, type FailureCategory } from '../../shared/classify.ts';
+import { formatDuration } from '../../shared/duration.ts';
+import type { ProbeResult } from '../../shared/probe/probe.ts';
+import type { RunbookNode } from '../../shared/runbook/definition.ts';
+import type { Target } from '../../shared/target.ts';
+import type { Decision, StepResult } from './incident.ts';
+
+export interface NodeOutcome {
+  result: StepResult;
+  detail: string;
+  decision: Decision;
+  /** Pool pressure, for the remediation the pool node asks for. */
+  pressure?: { active: boolean; reason?: string };
+}
+
+/** What RDS says about the instance or cluster (undefined when the target is not on RDS). */
+export interface InstanceStatus {
+  id: string;
+  kind: 'instance' | 'cluster';
+  status: string;
+}
+
+export interface NodeInput {
+  target: Target;
+  probe: ProbeResult;
+  instance?: InstanceStatus;
+  /** The RDS status could not be read; why. */
+  instanceError?: string;
+  /** A StartDBInstance was already requested in this incident. */
+  startRequested: boolean;
+}
+
+const ok = (detail: string): NodeOutcome => ({ result: 'ok', detail, decision: 'continue' });
+const skip = (detail: string): NodeOutcome => ({ result: 'skipped', detail, decision: 'continue' });
+const wait = (detail: string): NodeOutcome => ({ result: 'waiting', detail, decision: 'wait' });
+const fault = (detail: string, decision: Decision = 'unresolved'): NodeOutcome => ({
+  result: 'fault',
+  detail,
+  decision,
+});
+
+const NETWORK: ReadonlySet<FailureCategory> = new Set(['unreachable', 'timeout', 'dns', 'tls']);
+const AUTH: ReadonlySet<FailureCategory> = new Set(['auth_failed', 'permission_denied', 'database_missing']);
+
+/** RDS statuses during which connection trouble is expected: wait and re-check. */
+const TRANSITIONAL = new Set([
+  'rebooting',
+  'failing-over',
+  'starting',
+  'stopping',
+  'creating',
+  'resetting-master-credentials',
+  'renaming',
+  'upgrading',
+  'promoting',
+  'migrating',
+]);
+/** Statuses in which the database runs normally (maintenance may be in progress). */
+const RUNNING = new Set([
+  'available',
+  'backing-up',
+  'modifying',
+  'maintenance',
+  'storage-optimization',
+  'configuring-enhanced-monitoring',
+  'configuring-iam-database-auth',
+  'configuring-log-exports',
+  'storage-config-upgrade',
+  'storage-initialization',
+  'backtracking',
+]);
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}
+
+function failureText(probe: Extract<ProbeResult, { ok: false }>): string {
+  const f = probe.failure;
+  return `${f.category}${f.sqlstate ? ` (${f.sqlstate})` : ''}: ${f.message}`;
+}
+
+export function evaluateNode(node: RunbookNode, input: NodeInput): NodeOutcome {
+  switch (node) {
+    case 'running':
+      return running(input);
+    case 'accepting_connections':
+      return accepting(input);
+    case 'network':
+      return network(input);
+    case 'pool':
+      return pool(input);
+    case 'auth':
+      return auth(input);
+    case 'queries':
+      return queries(input);
+  }
+}
+
+function running({ target, probe, instance, instanceError, startRequested }: NodeInput): NodeOutcome {
+  if (instance) {
+    const { status, id, kind } = instance;
+    if (RUNNING.has(status)) return ok(`RDS ${kind} ${id} is ${status}`);
+    if (TRANSITIONAL.has(status))
+      return wait(
+        `RDS ${kind} ${id} is ${status}: expected to be briefly unavailable; waiting and re-checking`,
+      );
+    if (status === 'stopped') {
+      if (!target.remediation.allowStartInstance)
+        return fault(
+          `RDS ${kind} ${id} is stopped; starting it is not enabled for this target (remediation.allowStartInstance)`,
+        );
+      if (startRequested) return wait(`RDS ${kind} ${id} is stopped; a start was requested, waiting for it`);
+      return fault(
+        `RDS ${kind} ${id} is stopped; starting it (remediation.allowStartInstance is on)`,
+        'start_instance',
+      );
+    }
+    if (status === 'storage-full')
+      return fault(`RDS ${kind} ${id} is storage-full: add storage (pgwarden does not resize)`);
+    if (status.startsWith('incompatible-') || status.startsWith('inaccessible-') || status === 'failed')
+      return fault(`RDS ${kind} ${id} is ${status}: it needs a human (check the RDS events and console)`);
+    return wait(`RDS ${kind} ${id} is ${status}`);
+  }
+  const prefix = instanceError ? `RDS status unavailable (${instanceError}); ` : '';
+  if (!probe.ok && probe.failure.category === 'unreachable' && isLoopback(target.connection.host)) {
+    return fault(
+      `${prefix}nothing accepts connections on ${target.connection.host}:${target.connection.port}: PostgreSQL is not running`,
+      'wait',
+    );
+  }
+  return skip(`${prefix}${target.rds ? '' : 'not an RDS target; '}judged by the probe`);
+}
+
+function accepting({ probe }: NodeInput): NodeOutcome {
+  if (probe.ok)
+    return ok(
+      `accepted a connection in ${probe.latencyMs.connect} ms and answered in ${probe.latencyMs.query} ms`,
+    );
+  const { category } = probe.failure;
+  if (category === 'starting_up' || category === 'shutting_down')
+    return wait(`${failureText(probe)}: ${explainCategory(category)}; waiting and re-checking`);
+  if (category === 'connection_lost')
+    return wait(
+      `${failureText(probe)}: the server dropped the connection (crash, restart or failover); waiting and re-checking`,
+    );
+  if (NETWORK.has(category))
+    return skip('cannot tell: the connection did not reach PostgreSQL (see network)');
+  return ok(`PostgreSQL answered at the protocol level (${category})`);
+}
+
+function network({ probe }: NodeInput): NodeOutcome {
+  if (probe.ok || !NETWORK.has(probe.failure.category)) return ok('the host resolves and the port answers');
+  const { category } = probe.failure;
+  const hint: Record<string, string> = {
+    unreachable:
+      'connection refused or host unreachable: check that the server runs and that security groups / NACLs allow the port',
+    timeout:
+      'no answer in time: a security group or route may be dropping packets, or the server is overloaded',
+    dns: 'the endpoint does not resolve: check the host name, or whether the instance was deleted or renamed',
+    tls: 'TLS could not be verified: check the CA bundle (NODE_EXTRA_CA_CERTS / sslrootcert) and sslmode',
+  };
+  return fault(`${failureText(probe)}: ${hint[category] ?? explainCategory(category)}`);
+}
+
+function pool({ target, probe }: NodeInput): NodeOutcome {
+  const pressureAt = target.remediation.pressure.utilizationPct;
+  if (!probe.ok) {
+    if (probe.failure.category !== 'too_many_connections') return ok('no sign of an exhausted pool');
+    return {
+      ...fault(
+        `every connection slot is taken (53300): terminating idle sessions under the escalated policy`,
+        'remediate_pool',
+      ),
+      pressure: { active: true, reason: 'the server refused connections with 53300' },
+    };
+  }
+  const c = probe.connections;
+  if (c.utilizationPct < target.thresholds.utilizationPct)
+    return ok(`${c.total} of ${c.usable} usable slots in use (${c.utilizationPct}%)`);
+  const active = c.utilizationPct >= pressureAt;
+  return {
+    ...fault(
+      `${c.total} of ${c.usable} usable slots in use (${c.utilizationPct}% ≥ ${target.thresholds.utilizationPct}%): ${c.idle} idle, ${c.idleInTransaction} idle in transaction, ${c.active} active; terminating idle sessions`,
+      'remediate_pool',
+    ),
+    pressure: active
+      ? { active: true, reason: `utilization ${c.utilizationPct}% ≥ ${pressureAt}%` }
+      : { active: false },
+  };
+}
+
+function auth({ probe }: NodeInput): NodeOutcome {
+  if (probe.ok) return ok('authenticated');
+  const { category } = probe.failure;
+  if (!AUTH.has(category)) return ok('no authentication error');
+  const hint: Record<string, string> = {
+    auth_failed:
+      'check the credentials: a rotated secret, an expired IAM token, a changed password, or pg_hba.conf',
+    permission_denied: 'the monitor role lacks a privilege (CONNECT on the database, pg_monitor)',
+    database_missing: 'the configured database does not exist (renamed, dropped, or a typo)',
+  };
+  return fault(`${failureText(probe)}: ${hint[category]}`);
+}
+
+function queries({ target, probe }: NodeInput): NodeOutcome {
+  if (!probe.ok)
+    return fault(`the health query itself failed: ${failureText(probe)} (unknown cause: escalate)`);
+  const policy = target.remediation;
+  const seconds = (s: number) => formatDuration(s * 1_000);
+  if (probe.blockedSessions > 0) {
+    const text = `${probe.blockedSessions} session(s) blocked behind pid(s) ${probe.blockingPids.join(', ')}`;
+    return policy.terminateBlockers
+      ? fault(
+          `${text}: terminating the idle-in-transaction session at the head of the chain`,
+          'remediate_blockers',
+        )
+      : fault(`${text}: terminating blockers is off for this target`);
+  }
+  if (probe.longestIdleInTransactionSeconds >= target.thresholds.idleInTransactionSeconds) {
+    const text = `a session has been idle in transaction for ${seconds(probe.longestIdleInTransactionSeconds)}`;
+    return probe.longestIdleInTransactionSeconds >= policy.idleInTransactionAfterSeconds
+      ? fault(
+          `${text}: terminating it (policy: after ${seconds(policy.idleInTransactionAfterSeconds)})`,
+          'remediate_idle_in_transaction',
+        )
+      : fault(
+          `${text}: it will be terminated after ${seconds(policy.idleInTransactionAfterSeconds)}`,
+          'wait',
+        );
+  }
+  if (probe.longRunningQueries > 0) {
+    const text = `${probe.longRunningQueries} query(ies) running longer than ${seconds(probe.longQueryThresholdSeconds)} (longest ${seconds(probe.longestQuerySeconds)}, pid ${probe.longestQueryPid ?? '?'})`;
+    const cancelAfter = policy.cancelQueriesAfterSeconds;
+    if (cancelAfter === null) return fault(`${text}: canceling queries is off for this target`);
+    return probe.longestQuerySeconds >= cancelAfter
+      ? fault(`${text}: canceling (policy: after ${seconds(cancelAfter)})`, 'cancel_queries')
+      : fault(`${text}: will be canceled after ${seconds(cancelAfter)}`, 'wait');
+  }
+  if (probe.wraparoundAge >= target.thresholds.wraparoundAge) {
+    return fault(
+      `transaction id age ${probe.wraparoundAge.toLocaleString('en-US')} (${probe.wraparoundPct}% of the wraparound limit): needs a DBA (VACUUM FREEZE, long transactions, replication slots)`,
+    );
+  }
+  return {
+    result: 'ok',
+    detail: 'no hanging queries, lock chains or long idle transactions',
+    decision: 'healthy',
+  };
+}

@@ -1,0 +1,555 @@
+/**
+ * The runbook function: every Task of the incident workflow that is not SQL. It keeps the incident
+ * record, judges each node of the decision tree, keeps the clock (escalation, verify cadence, maximum
+ * duration) from its own injectable clock, gathers evidence, and publishes the notices and the page.
+ */
+import type { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import { type RDSClient, StartDBClusterCommand, StartDBInstanceCommand } from '@aws-sdk/client-rds';
+import type { SNSClient } from '@aws-sdk/client-sns';
+import type { Clock } from '../../shared/clock.ts';
+import { describeError, ValidationError } from '../../shared/errors.ts';
+import type { Logger } from '../../shared/logger.ts';
+import type { IntegrityResult } from '../../shared/probe/integrity.ts';
+import type { ProbeResult } from '../../shared/probe/probe.ts';
+import type { RemediationResult } from '../../shared/remediation/remediate.ts';
+import { RUNBOOK_NODES, type RunbookNode } from '../../shared/runbook/definition.ts';
+import { DEFAULT_RUNBOOK_SETTINGS, type RunbookInput, TRIGGER_KINDS } from '../../shared/runbook/types.ts';
+import {
+  DEFAULT_REMEDIATION,
+  DEFAULT_THRESHOLDS,
+  type Target,
+  targetSchema,
+  toTargetFromPayload,
+} from '../../shared/target.ts';
+import {
+  number,
+  object,
+  oneOf,
+  optional,
+  parse,
+  passthrough,
+  safeParse,
+  string,
+} from '../../shared/validate.ts';
+import { describeStatus, gatherEvidence } from './evidence.ts';
+import { addAction, addFound, addTimeline, type Decision, type IncidentRecord } from './incident.ts';
+import {
+  failedNotice,
+  finalNotice,
+  type Notice,
+  openedNotice,
+  pageNotice,
+  publish,
+  resolvedNotice,
+} from './messages.ts';
+import { evaluateNode, type InstanceStatus } from './nodes.ts';
+
+export const RUNBOOK_ACTIONS = [
+  'open',
+  'node',
+  'evaluate',
+  'record',
+  'start_instance',
+  'evidence',
+  'page',
+  'resolve',
+  'final',
+  'failed',
+] as const;
+export type RunbookAction = (typeof RUNBOOK_ACTIONS)[number];
+
+interface TaskError {
+  Error?: string;
+  Cause?: string;
+}
+
+/** The workflow's state as each runbook Task receives it (`$`). */
+export interface WorkflowState extends RunbookInput {
+  incident?: IncidentRecord;
+  probe?: ProbeResult;
+  remediation?: RemediationResult | TaskError;
+  integrity?: IntegrityResult | TaskError;
+  error?: TaskError;
+}
+
+const requestSchema = object({
+  action: oneOf(RUNBOOK_ACTIONS),
+  node: optional(oneOf(RUNBOOK_NODES)),
+  executionArn: optional(string()),
+  state: object(
+    {
+      incidentId: string({ pattern: /^[A-Za-z0-9_-]{1,80}$/, patternHint: 'an execution name' }),
+      requestId: optional(string()),
+      target: targetSchema,
+      trigger: object(
+        {
+          kind: oneOf(TRIGGER_KINDS),
+          summary: string({ maxLength: 2_000 }),
+          observedAt: string(),
+        },
+        { strict: false },
+      ),
+      settings: object(
+        {
+          escalateAfterSeconds: number({ min: 0 }),
+          recheckSeconds: number({ min: 1 }),
+          maxDurationSeconds: number({ min: 1 }),
+          dashboardUrl: optional(string()),
+          consoleUrl: optional(string()),
+        },
+        { strict: false },
+      ),
+      incident: optional(passthrough<IncidentRecord>()),
+      probe: optional(passthrough<ProbeResult>()),
+      remediation: optional(passthrough<RemediationResult | TaskError>()),
+      integrity: optional(passthrough<IntegrityResult | TaskError>()),
+      error: optional(passthrough<TaskError>()),
+    },
+    { strict: false },
+  ),
+});
+
+export interface RunbookDeps {
+  sns: Pick<SNSClient, 'send'>;
+  rds: Pick<RDSClient, 'send'>;
+  cloudwatch: Pick<CloudWatchClient, 'send'>;
+  topics: { pages: string; notifications: string };
+  clock: Clock;
+  logger: Logger;
+  signal?: AbortSignal;
+}
+
+/** After acting on sessions, look again this soon (seconds), at most the recheck interval. */
+const SETTLE_SECONDS = 10;
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** Validates a task invocation and runs the action; returns the updated incident record. */
+export async function handleRunbook(event: unknown, deps: RunbookDeps): Promise<IncidentRecord> {
+  // The last resort must not depend on the state being well-formed: whatever broke, somebody is told.
+  if ((event as { action?: unknown } | null)?.action === 'failed') return failedLeniently(event, deps);
+  const request = parse(requestSchema, event, 'runbook task', ValidationError);
+  const state = request.state as unknown as WorkflowState;
+  const target = toTargetFromPayload(request.state.target);
+  const input: RunbookInput = { ...state, target };
+  const now = deps.clock.now();
+  const { action } = request;
+  if (action !== 'open' && action !== 'failed' && !state.incident) {
+    throw new ValidationError('runbook task', [
+      {
+        path: 'state.incident',
+        received: 'nothing',
+        problem: `is required for "${action}"`,
+        fix: 'Run "open" first.',
+      },
+    ]);
+  }
+  const record = state.incident ? structuredClone(state.incident) : undefined;
+  const ctx: Context = { input, target, now, deps, executionArn: request.executionArn };
+
+  switch (action) {
+    case 'open':
+      return open(ctx);
+    case 'node': {
+      if (!request.node) {
+        throw new ValidationError('runbook task', [
+          {
+            path: 'node',
+            received: 'nothing',
+            problem: 'is required for "node"',
+            fix: `Use one of ${RUNBOOK_NODES.join(', ')}.`,
+          },
+        ]);
+      }
+      return node(ctx, record as IncidentRecord, request.node, state.probe);
+    }
+    case 'evaluate':
+      return schedule(ctx, record as IncidentRecord, input.settings.recheckSeconds);
+    case 'record':
+      return recordRemediation(ctx, record as IncidentRecord, state.remediation);
+    case 'start_instance':
+      return startInstance(ctx, record as IncidentRecord);
+    case 'evidence': {
+      const r = record as IncidentRecord;
+      r.evidence = await gatherEvidence(target, { ...deps }, now);
+      return r;
+    }
+    case 'page':
+      return page(ctx, record as IncidentRecord);
+    case 'resolve':
+      return resolve(ctx, record as IncidentRecord, state.integrity);
+    case 'final':
+      return final(ctx, record as IncidentRecord);
+    case 'failed':
+      return failed(ctx, record, state.error ?? {});
+  }
+}
+
+interface Context {
+  input: RunbookInput;
+  target: Target;
+  now: number;
+  deps: RunbookDeps;
+  executionArn: string | undefined;
+}
+
+async function send(ctx: Context, notice: Notice): Promise<void> {
+  const topicArn = ctx.deps.topics[notice.topic];
+  await publish(ctx.deps.sns, topicArn, notice, ctx.deps.signal);
+  ctx.deps.logger.info('notice published', {
+    incidentId: ctx.input.incidentId,
+    kind: notice.kind,
+    topic: notice.topic,
+    subject: notice.subject,
+  });
+}
+
+async function open(ctx: Context): Promise<IncidentRecord> {
+  const { input, now } = ctx;
+  const record: IncidentRecord = {
+    incidentId: input.incidentId,
+    targetId: input.target.id,
+    status: 'open',
+    openedAt: iso(now),
+    escalateAt: iso(now + input.settings.escalateAfterSeconds * 1_000),
+    endAt: iso(now + input.settings.maxDurationSeconds * 1_000),
+    cycle: 0,
+    steps: [],
+    found: [],
+    actions: [],
+    timeline: [],
+    decision: 'continue',
+    pressure: { active: false },
+    waitSeconds: 0,
+    paged: false,
+  };
+  addTimeline(record, record.openedAt, `opened by ${input.trigger.kind}: ${input.trigger.summary}`);
+  await send(ctx, openedNotice(input, record, ctx.executionArn));
+  return record;
+}
+
+async function node(
+  ctx: Context,
+  record: IncidentRecord,
+  name: RunbookNode,
+  probe: ProbeResult | undefined,
+): Promise<IncidentRecord> {
+  const { target, now, deps } = ctx;
+  if (!probe || typeof probe.ok !== 'boolean') {
+    throw new ValidationError('runbook task', [
+      {
+        path: 'state.probe',
+        received: 'nothing',
+        problem: 'is required to judge a node',
+        fix: 'Run ProbeDatabase first.',
+      },
+    ]);
+  }
+  let instance: InstanceStatus | undefined;
+  let instanceError: string | undefined;
+  if (name === 'running') {
+    record.cycle += 1;
+    record.steps = [];
+    record.pressure = { active: false };
+    try {
+      instance = await describeStatus(target, deps);
+    } catch (error) {
+      instanceError = describeError(error);
+    }
+  }
+  const outcome = evaluateNode(name, {
+    target,
+    probe,
+    instance,
+    instanceError,
+    startRequested: Boolean(record.startRequestedAt),
+  });
+  record.steps.push({ node: name, result: outcome.result, detail: outcome.detail, at: iso(now) });
+  record.decision = outcome.decision;
+  if (outcome.pressure) record.pressure = outcome.pressure;
+  if (outcome.result === 'fault' || outcome.result === 'waiting') {
+    const known = record.found.some((f) => f.startsWith(`${name}: `));
+    if (!known) {
+      addFound(record, `${name}: ${outcome.detail}`);
+      addTimeline(record, iso(now), `${name}: ${outcome.detail}`);
+    }
+  }
+  if (outcome.decision === 'healthy') record.pressure = { active: false };
+  deps.logger.info('runbook node', {
+    incidentId: record.incidentId,
+    node: name,
+    result: outcome.result,
+    decision: outcome.decision,
+    cycle: record.cycle,
+  });
+  return record;
+}
+
+/** The clock: page once at the escalation time, stop at the maximum, otherwise wait `waitSeconds`. */
+function schedule(ctx: Context, record: IncidentRecord, waitSeconds: number): IncidentRecord {
+  const { now } = ctx;
+  const escalateAt = Date.parse(record.escalateAt);
+  const endAt = Date.parse(record.endAt);
+  let decision: Decision;
+  if (now >= endAt) decision = 'final';
+  else if (!record.paged && now >= escalateAt) decision = 'page';
+  else {
+    decision = 'wait';
+    // Wake up exactly at the escalation time or the end, if either comes before the next check.
+    let wait = waitSeconds;
+    if (!record.paged) wait = Math.min(wait, (escalateAt - now) / 1_000);
+    wait = Math.min(wait, (endAt - now) / 1_000);
+    record.waitSeconds = Math.max(1, Math.ceil(wait));
+    record.wakeAt = iso(now + record.waitSeconds * 1_000);
+  }
+  record.decision = decision;
+  return record;
+}
+
+const ACTION_KIND: Partial<Record<Decision, string>> = {
+  remediate_pool: 'terminate_idle',
+  remediate_blockers: 'terminate_blockers',
+  remediate_idle_in_transaction: 'terminate_idle_in_transaction',
+  cancel_queries: 'cancel_queries',
+};
+
+function remediationSummary(result: RemediationResult): { summary: string; count: number } {
+  const acted = [...result.terminated, ...result.canceled];
+  const count = result.dryRun
+    ? 0
+    : acted.filter((a) => a.outcome === 'terminated' || a.outcome === 'canceled').length;
+  const verb = result.canceled.length > 0 && result.terminated.length === 0 ? 'canceled' : 'terminated';
+  const reasons = [...new Set(acted.map((a) => a.reason))].join(', ');
+  const skips = Object.entries(result.skipCounts ?? {})
+    .map(([reason, n]) => `${reason}: ${n}`)
+    .join(', ');
+  const pressure =
+    result.ok && result.pressure.active
+      ? ` under the escalated policy (${result.pressure.reason ?? 'pool pressure'})`
+      : '';
+  const what = result.dryRun
+    ? `dry-run: would have ${verb} ${acted.length} session(s)`
+    : acted.length === 0
+      ? 'found no session the policy allows terminating'
+      : `${verb} ${count} session(s)${reasons ? ` (${reasons})` : ''}`;
+  return { summary: `${what}${pressure}${skips ? `; left alone ${skips}` : ''}`, count };
+}
+
+function recordRemediation(
+  ctx: Context,
+  record: IncidentRecord,
+  remediation: RemediationResult | TaskError | undefined,
+): IncidentRecord {
+  const { now, input } = ctx;
+  const kind = ACTION_KIND[record.decision] ?? 'remediate';
+  let acted = 0;
+  if (!remediation) {
+    addAction(record, {
+      at: iso(now),
+      kind,
+      ok: false,
+      summary: `${kind}: no result from the remediate function`,
+    });
+  } else if ('Error' in remediation && remediation.Error) {
+    addAction(record, {
+      at: iso(now),
+      kind,
+      ok: false,
+      summary: `${kind} failed: ${remediation.Error}: ${String(remediation.Cause ?? '').slice(0, 300)}`,
+    });
+  } else {
+    const result = remediation as RemediationResult;
+    if (result.ok) {
+      const { summary, count } = remediationSummary(result);
+      acted = count;
+      addAction(record, { at: iso(now), kind, ok: true, summary, count, dryRun: result.dryRun });
+    } else {
+      addAction(record, {
+        at: iso(now),
+        kind,
+        ok: false,
+        summary: `${kind}: could not act: ${result.failure.category}: ${result.failure.message}`,
+      });
+    }
+  }
+  const last = record.actions[record.actions.length - 1];
+  if (last) addTimeline(record, last.at, last.summary);
+  ctx.deps.logger.info('remediation recorded', {
+    incidentId: record.incidentId,
+    kind,
+    acted,
+    summary: last?.summary,
+  });
+  return schedule(
+    ctx,
+    record,
+    acted > 0 ? Math.min(SETTLE_SECONDS, input.settings.recheckSeconds) : input.settings.recheckSeconds,
+  );
+}
+
+async function startInstance(ctx: Context, record: IncidentRecord): Promise<IncidentRecord> {
+  const { target, now, deps, input } = ctx;
+  const rds = target.rds;
+  if (!target.remediation.allowStartInstance || !rds) {
+    addAction(record, {
+      at: iso(now),
+      kind: 'start_instance',
+      ok: false,
+      summary: 'starting the instance is not enabled for this target',
+    });
+    return schedule(ctx, record, input.settings.recheckSeconds);
+  }
+  try {
+    if (rds.clusterId)
+      await deps.rds.send(
+        new StartDBClusterCommand({ DBClusterIdentifier: rds.clusterId }),
+        deps.signal ? { abortSignal: deps.signal } : {},
+      );
+    else
+      await deps.rds.send(
+        new StartDBInstanceCommand({ DBInstanceIdentifier: rds.instanceId }),
+        deps.signal ? { abortSignal: deps.signal } : {},
+      );
+    record.startRequestedAt = iso(now);
+    addAction(record, {
+      at: iso(now),
+      kind: 'start_instance',
+      ok: true,
+      summary: `requested a start of ${rds.clusterId ?? rds.instanceId}`,
+    });
+  } catch (error) {
+    addAction(record, {
+      at: iso(now),
+      kind: 'start_instance',
+      ok: false,
+      summary: `could not start ${rds.clusterId ?? rds.instanceId}: ${describeError(error)}`,
+    });
+  }
+  const last = record.actions[record.actions.length - 1];
+  if (last) addTimeline(record, last.at, last.summary);
+  return schedule(ctx, record, input.settings.recheckSeconds);
+}
+
+async function page(ctx: Context, record: IncidentRecord): Promise<IncidentRecord> {
+  const { input, now } = ctx;
+  if (!record.paged) {
+    await send(ctx, pageNotice(input, record, now, ctx.executionArn));
+    record.paged = true;
+    record.pagedAt = iso(now);
+    addTimeline(record, record.pagedAt, 'paged on-call');
+  }
+  record.decision = 'wait';
+  record.waitSeconds = input.settings.recheckSeconds;
+  record.wakeAt = iso(now + input.settings.recheckSeconds * 1_000);
+  return record;
+}
+
+async function resolve(
+  ctx: Context,
+  record: IncidentRecord,
+  integrity: IntegrityResult | TaskError | undefined,
+): Promise<IncidentRecord> {
+  const { input, now, target, deps } = ctx;
+  record.status = 'resolved';
+  record.resolvedAt = iso(now);
+  record.decision = 'healthy';
+  addTimeline(record, record.resolvedAt, 'healthy again: every node of the runbook passed');
+  if (target.rds && !record.evidence) record.evidence = await gatherEvidence(target, deps, now);
+  const summary = integrity && 'ok' in integrity ? integrity : undefined;
+  const notice = resolvedNotice(input, record, now, summary, ctx.executionArn);
+  await send(ctx, notice);
+  if (record.paged) await send(ctx, { ...notice, topic: 'pages' });
+  return record;
+}
+
+async function final(ctx: Context, record: IncidentRecord): Promise<IncidentRecord> {
+  const { input, now } = ctx;
+  record.status = 'unresolved';
+  record.endedAt = iso(now);
+  record.decision = 'final';
+  addTimeline(record, record.endedAt, 'maximum duration reached; verification stopped');
+  await send(ctx, finalNotice(input, record, now, ctx.executionArn));
+  return record;
+}
+
+async function failed(
+  ctx: Context,
+  record: IncidentRecord | undefined,
+  error: TaskError,
+): Promise<IncidentRecord> {
+  const { input, now } = ctx;
+  await send(ctx, failedNotice(input, record, error, ctx.executionArn));
+  const out: IncidentRecord = record ?? {
+    incidentId: input.incidentId,
+    targetId: input.target.id,
+    status: 'failed',
+    openedAt: iso(now),
+    escalateAt: iso(now),
+    endAt: iso(now),
+    cycle: 0,
+    steps: [],
+    found: [],
+    actions: [],
+    timeline: [],
+    decision: 'final',
+    pressure: { active: false },
+    waitSeconds: 0,
+    paged: false,
+  };
+  out.status = 'failed';
+  out.endedAt = iso(now);
+  addTimeline(out, out.endedAt, `runbook failed: ${error.Error ?? 'error'}`);
+  return out;
+}
+
+/** Builds what it can from a possibly malformed state and reports the failure. */
+async function failedLeniently(event: unknown, deps: RunbookDeps): Promise<IncidentRecord> {
+  const raw = ((event as { state?: unknown }).state ?? {}) as Partial<WorkflowState> & {
+    target?: Partial<Target>;
+  };
+  const parsedTarget = safeParse(targetSchema, raw.target);
+  const target: Target = parsedTarget.ok
+    ? toTargetFromPayload(parsedTarget.value)
+    : {
+        id: typeof raw.target?.id === 'string' ? raw.target.id : 'unknown-target',
+        connection: {
+          host: 'unknown',
+          port: 0,
+          database: 'unknown',
+          auth: { kind: 'none' },
+          tls: { mode: 'verify-full' },
+        },
+        thresholds: DEFAULT_THRESHOLDS,
+        remediation: DEFAULT_REMEDIATION,
+      };
+  const input: RunbookInput = {
+    incidentId: typeof raw.incidentId === 'string' ? raw.incidentId : 'unknown-incident',
+    requestId: typeof raw.requestId === 'string' ? raw.requestId : '',
+    target,
+    trigger:
+      raw.trigger && typeof raw.trigger.summary === 'string'
+        ? raw.trigger
+        : {
+            kind: 'manual',
+            summary: 'unknown trigger',
+            observedAt: new Date(deps.clock.now()).toISOString(),
+          },
+    settings:
+      raw.settings && typeof raw.settings.recheckSeconds === 'number'
+        ? raw.settings
+        : DEFAULT_RUNBOOK_SETTINGS,
+  };
+  const executionArn = (event as { executionArn?: unknown }).executionArn;
+  const ctx: Context = {
+    input,
+    target,
+    now: deps.clock.now(),
+    deps,
+    executionArn: typeof executionArn === 'string' ? executionArn : undefined,
+  };
+  const record =
+    raw.incident && typeof raw.incident === 'object' && Array.isArray(raw.incident.steps)
+      ? structuredClone(raw.incident)
+      : undefined;
+  return failed(ctx, record, raw.error && typeof raw.error === 'object' ? raw.error : {});
+}

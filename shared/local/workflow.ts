@@ -1,0 +1,130 @@
+/**
+ * The incident workflow on this machine: the same state-machine definition CDK deploys, run by the
+ * local Step Functions, its Lambda tasks bound to the same function cores, the AWS calls answered by
+ * the local services. With virtual waits every Wait lasts no time and the runbook's clock jumps to
+ * the moment it was waiting for, so a twenty-minute escalation plays out in milliseconds.
+ */
+import { handleProbe } from '../../functions/probe/probe.ts';
+import { handleRemediate } from '../../functions/remediate/remediate.ts';
+import { handleRunbook, type RunbookDeps } from '../../functions/runbook/runbook.ts';
+import type { Clock } from '../clock.ts';
+import type { Logger } from '../logger.ts';
+import { RUNBOOK_PLACEHOLDERS, runbookDefinition } from '../runbook/definition.ts';
+import { LocalStepFunctions, type LocalStepFunctionsOptions } from './step-functions.ts';
+
+export const LOCAL_ACCOUNT = '000000000000';
+export const LOCAL_REGION = 'local-1';
+
+export const LOCAL_FUNCTIONS = {
+  probe: `arn:aws:lambda:${LOCAL_REGION}:${LOCAL_ACCOUNT}:function:pgwarden-probe`,
+  remediate: `arn:aws:lambda:${LOCAL_REGION}:${LOCAL_ACCOUNT}:function:pgwarden-remediate`,
+  runbook: `arn:aws:lambda:${LOCAL_REGION}:${LOCAL_ACCOUNT}:function:pgwarden-runbook`,
+} as const;
+
+export const LOCAL_TOPICS = {
+  pages: `arn:aws:sns:${LOCAL_REGION}:${LOCAL_ACCOUNT}:pgwarden-pages`,
+  notifications: `arn:aws:sns:${LOCAL_REGION}:${LOCAL_ACCOUNT}:pgwarden-notifications`,
+} as const;
+
+export const LOCAL_STATE_MACHINE = `arn:aws:states:local:${LOCAL_ACCOUNT}:stateMachine:pgwarden-runbook`;
+
+/** Replaces the function placeholders (`${ProbeFunctionArn}`, ...) as CloudFormation does on deploy. */
+export function substitute(
+  definition: Record<string, unknown>,
+  arns: Record<keyof typeof RUNBOOK_PLACEHOLDERS, string>,
+): Record<string, unknown> {
+  let text = JSON.stringify(definition);
+  for (const [key, name] of Object.entries(RUNBOOK_PLACEHOLDERS)) {
+    text = text.replaceAll(`\${${name}}`, arns[key as keyof typeof RUNBOOK_PLACEHOLDERS]);
+  }
+  return JSON.parse(text);
+}
+
+function taskNames(definition: Record<string, unknown>): string[] {
+  return Object.entries(definition.States as Record<string, { Type: string }>)
+    .filter(([, s]) => s.Type === 'Task')
+    .map(([name]) => name);
+}
+
+function waitNames(definition: Record<string, unknown>): string[] {
+  return Object.entries(definition.States as Record<string, { Type: string }>)
+    .filter(([, s]) => s.Type === 'Wait')
+    .map(([name]) => name);
+}
+
+export interface LocalWorkflowOptions {
+  /** A definition whose Lambda resources are the LOCAL_FUNCTIONS ARNs. @default runbookDefinition() substituted */
+  definition?: Record<string, unknown>;
+  clock: Clock & { set?(epochMs: number): void };
+  logger: Logger;
+  /** Secrets Manager (the local one holds the embedded server's password). */
+  secrets: { send(command: unknown): Promise<unknown> };
+  sns: RunbookDeps['sns'];
+  rds: RunbookDeps['rds'];
+  cloudwatch: RunbookDeps['cloudwatch'];
+  /** `virtual`: Waits take no time and the clock (which must have `set`) jumps to the wake-up time. */
+  waits: 'real' | 'virtual';
+  /** Called before every runbook task with the time it runs at (tests change the world here). */
+  beforeRunbookTask?: (now: number, event: { action: string; node?: string }) => Promise<void>;
+  /** Wraps each function core (tests inject task failures). */
+  wrap?: (
+    fn: keyof typeof LOCAL_FUNCTIONS,
+    call: (payload: unknown) => Promise<unknown>,
+  ) => (payload: unknown) => Promise<unknown>;
+  probeConfig?: { connectTimeoutMs: number; statementTimeoutMs: number };
+  onStateEntered?: LocalStepFunctionsOptions['onStateEntered'];
+  stateMachineArn?: string;
+}
+
+export function createLocalWorkflow(options: LocalWorkflowOptions): LocalStepFunctions {
+  const definition = options.definition ?? substitute(runbookDefinition(), LOCAL_FUNCTIONS);
+  const { clock, logger } = options;
+  const probeConfig = options.probeConfig ?? { connectTimeoutMs: 3_000, statementTimeoutMs: 2_000 };
+  // The local services answer the same commands as the SDK clients they stand in for.
+  const secrets = options.secrets as Parameters<typeof handleProbe>[2]['secrets'];
+
+  const probe = (payload: unknown) => handleProbe(payload, probeConfig, { logger, secrets, clock });
+  const remediate = (payload: unknown) =>
+    handleRemediate(
+      payload,
+      { connectTimeoutMs: probeConfig.connectTimeoutMs, statementTimeoutMs: 5_000 },
+      { logger, secrets, clock },
+    );
+  const runbook = async (payload: unknown) => {
+    const event = payload as { action: string; node?: string; state?: { incident?: { wakeAt?: string } } };
+    const wakeAt = event.state?.incident?.wakeAt ? Date.parse(event.state.incident.wakeAt) : Number.NaN;
+    if (options.waits === 'virtual' && clock.set && wakeAt > clock.now()) clock.set(wakeAt);
+    await options.beforeRunbookTask?.(clock.now(), {
+      action: event.action,
+      ...(event.node ? { node: event.node } : {}),
+    });
+    return handleRunbook(payload, {
+      sns: options.sns,
+      rds: options.rds,
+      cloudwatch: options.cloudwatch,
+      topics: LOCAL_TOPICS,
+      clock,
+      logger,
+    });
+  };
+  const wrap =
+    options.wrap ?? ((_: keyof typeof LOCAL_FUNCTIONS, call: (payload: unknown) => Promise<unknown>) => call);
+  const virtual = options.waits === 'virtual';
+  return new LocalStepFunctions({
+    definition,
+    stateMachineArn: options.stateMachineArn ?? LOCAL_STATE_MACHINE,
+    functions: {
+      [LOCAL_FUNCTIONS.probe]: wrap('probe', probe),
+      [LOCAL_FUNCTIONS.remediate]: wrap('remediate', remediate),
+      [LOCAL_FUNCTIONS.runbook]: wrap('runbook', runbook),
+    },
+    clock,
+    ...(virtual
+      ? {
+          waitTimeOverrides: Object.fromEntries(waitNames(definition).map((n) => [n, 0])),
+          retryIntervalOverrides: Object.fromEntries(taskNames(definition).map((n) => [n, 0])),
+        }
+      : {}),
+    ...(options.onStateEntered ? { onStateEntered: options.onStateEntered } : {}),
+  });
+}

@@ -1,0 +1,134 @@
+/**
+ * Runs the incident workflow locally for a test: the real definition, the real function cores against a
+ * real PostgreSQL, AWS faked at the SDK boundary by the local services, and a manual clock that jumps
+ * to every wake-up time so twenty minutes pass in milliseconds.
+ */
+import { ManualClock } from '../../shared/clock.ts';
+import { LocalCloudWatch, LocalRds, LocalSecretsManager, LocalSns } from '../../shared/local/aws.ts';
+import type { LocalExecution } from '../../shared/local/step-functions.ts';
+import {
+  createLocalWorkflow,
+  LOCAL_STATE_MACHINE,
+  type LocalWorkflowOptions,
+} from '../../shared/local/workflow.ts';
+import { silentLogger } from '../../shared/logger.ts';
+import type { RunbookInput, RunbookSettings, Trigger } from '../../shared/runbook/types.ts';
+import {
+  DEFAULT_REMEDIATION,
+  DEFAULT_THRESHOLDS,
+  type RemediationPolicy,
+  type Target,
+} from '../../shared/target.ts';
+import type { TestServer } from '../helpers/postgres.ts';
+
+export const SECRET_ID = 'arn:aws:secretsmanager:local-1:000000000000:secret:pgwarden-monitor';
+export const MINUTE = 60_000;
+
+export interface Scenario {
+  server: TestServer;
+  /** Credentials the monitor uses (the secret's content). */
+  credentials: { username: string; password: string };
+  remediation?: Partial<RemediationPolicy>;
+  settings?: Partial<RunbookSettings>;
+  trigger?: Partial<Trigger>;
+  /** Things that happen at a given number of minutes after the incident opened. */
+  at?: Array<{ minute: number; run: () => Promise<void> }>;
+  wrap?: LocalWorkflowOptions['wrap'];
+  definition?: Record<string, unknown>;
+}
+
+export interface Outcome {
+  execution: LocalExecution;
+  published: LocalSns['published'];
+  pages: LocalSns['published'];
+  notifications: LocalSns['published'];
+  openedAt: number;
+  /** Minutes after opening at which each message was published. */
+  minuteOf(message: LocalSns['published'][number]): number;
+  output: Record<string, unknown>;
+}
+
+let runs = 0;
+
+export async function runIncident(scenario: Scenario): Promise<Outcome> {
+  const clock = new ManualClock(Date.now());
+  const secrets = new LocalSecretsManager();
+  // A secret of its own per run: resolved credentials are cached per secret for five minutes.
+  runs += 1;
+  const secretId = `${SECRET_ID}-${runs}`;
+  secrets.put(secretId, scenario.credentials);
+  const sns = new LocalSns(clock);
+  const rds = new LocalRds(clock);
+  rds.add({
+    id: 'local-db',
+    status: () => (scenario.server.running ? 'available' : 'stopped'),
+    logLines: () => scenario.server.logLines(),
+    start: () => scenario.server.start(),
+  });
+  const target: Target = {
+    id: 'local-db',
+    connection: {
+      host: '127.0.0.1',
+      port: scenario.server.port,
+      database: 'postgres',
+      auth: { kind: 'secret', secretId },
+      tls: { mode: 'disable' },
+    },
+    rds: { instanceId: 'local-db' },
+    thresholds: DEFAULT_THRESHOLDS,
+    remediation: { ...DEFAULT_REMEDIATION, ...scenario.remediation },
+  };
+  const openedAt = clock.now();
+  const pending = [...(scenario.at ?? [])].sort((a, b) => a.minute - b.minute);
+  const sfn = createLocalWorkflow({
+    ...(scenario.definition ? { definition: scenario.definition } : {}),
+    clock,
+    logger: silentLogger,
+    secrets,
+    sns,
+    rds,
+    cloudwatch: new LocalCloudWatch(),
+    waits: 'virtual',
+    probeConfig: { connectTimeoutMs: 1_000, statementTimeoutMs: 2_000 },
+    ...(scenario.wrap ? { wrap: scenario.wrap } : {}),
+    beforeRunbookTask: async (now) => {
+      while (pending.length > 0 && now >= openedAt + (pending[0]?.minute ?? 0) * MINUTE)
+        await pending.shift()?.run();
+    },
+  });
+  const input: RunbookInput = {
+    incidentId: 'pgw-local-db-test-1',
+    requestId: 'test',
+    target,
+    trigger: {
+      kind: 'probe',
+      summary: 'test trigger',
+      observedAt: new Date(openedAt).toISOString(),
+      ...scenario.trigger,
+    },
+    settings: {
+      escalateAfterSeconds: 1_200,
+      recheckSeconds: 60,
+      maxDurationSeconds: 3 * 3_600,
+      ...scenario.settings,
+    },
+  };
+  await sfn.send(
+    new (await import('@aws-sdk/client-sfn')).StartExecutionCommand({
+      stateMachineArn: LOCAL_STATE_MACHINE,
+      name: input.incidentId,
+      input: JSON.stringify(input),
+    }),
+  );
+  const execution = await sfn.wait(input.incidentId);
+  const published = sns.published;
+  return {
+    execution,
+    published,
+    pages: published.filter((m) => m.topic === 'pgwarden-pages'),
+    notifications: published.filter((m) => m.topic === 'pgwarden-notifications'),
+    openedAt,
+    minuteOf: (m) => (m.at - openedAt) / MINUTE,
+    output: (execution.output ?? {}) as Record<string, unknown>,
+  };
+}
