@@ -178,7 +178,8 @@ describe('incident runbook when its own tasks fail', () => {
       server,
       credentials: monitor,
       wrap: (fn, call) => async (payload) => {
-        if (fn === 'probe' && (calls += 1) <= 2) {
+        if (fn === 'probe') calls += 1;
+        if (fn === 'probe' && calls <= 2) {
           throw Object.assign(new Error('Rate Exceeded.'), { name: 'Lambda.TooManyRequestsException' });
         }
         return call(payload);

@@ -23,13 +23,11 @@ describe('evidence', () => {
     rdsMock
       .on(DescribeDBInstancesCommand)
       .resolves({ DBInstances: [{ DBInstanceIdentifier: 'orders', DBInstanceStatus: 'available' }] });
-    rdsMock
-      .on(DescribeEventsCommand)
-      .resolves({
-        Events: [
-          { Date: new Date(NOW - 60_000), SourceIdentifier: 'orders', Message: 'DB instance restarted' },
-        ],
-      });
+    rdsMock.on(DescribeEventsCommand).resolves({
+      Events: [
+        { Date: new Date(NOW - 60_000), SourceIdentifier: 'orders', Message: 'DB instance restarted' },
+      ],
+    });
     rdsMock.on(DescribeDBLogFilesCommand).resolves({
       DescribeDBLogFiles: [
         { LogFileName: 'error/postgresql.log.2026-11-26-09', LastWritten: NOW - 3_000_000 },
@@ -79,13 +77,11 @@ describe('evidence', () => {
     rdsMock
       .on(DescribeEventsCommand)
       .rejects(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' }));
-    rdsMock
-      .on(DescribeDBLogFilesCommand)
-      .rejects(
-        Object.assign(new Error('User is not authorized to perform: rds:DescribeDBLogFiles'), {
-          name: 'AccessDenied',
-        }),
-      );
+    rdsMock.on(DescribeDBLogFilesCommand).rejects(
+      Object.assign(new Error('User is not authorized to perform: rds:DescribeDBLogFiles'), {
+        name: 'AccessDenied',
+      }),
+    );
     const evidence = await gatherEvidence(target(), deps(), NOW);
     expect(evidence.gaps).toEqual([
       'RDS events: Rate exceeded',
