@@ -1,0 +1,400 @@
+import { ArnFormat, Duration, type RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as logs from 'aws-cdk-lib/aws-logs';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct } from 'constructs';
+import { NAMESPACE } from '../../shared/metrics.ts';
+import { allRdsArns, type FleetAccess } from '../access.ts';
+import { type FunctionNetwork, PgWardenFunction } from './function.ts';
+import { acknowledgeWildcardResources } from './nag.ts';
+
+export interface FunctionsProps {
+  /** The fleet as the functions' environment carries it (`fleetEnvironment`). */
+  readonly fleetEnvironment: Readonly<Record<string, string>>;
+  /** The tag that marks discovered databases. @default - discovery off */
+  readonly discovery?: { readonly tagKey: string; readonly tagValue: string };
+  /** What the fleet lets pgwarden touch. */
+  readonly access: FleetAccess;
+  /** Where the functions that speak SQL run. */
+  readonly network: FunctionNetwork;
+  /** Runbook settings for the functions that open incidents: PGWARDEN_ESCALATE_AFTER and the rest. */
+  readonly runbookEnvironment: Readonly<Record<string, string>>;
+  /** How often the monitor probes each target, e.g. "10s". */
+  readonly cadence: string;
+  /** How often the sweep runs; bounds its timeout so runs never overlap. */
+  readonly sweepEvery: Duration;
+  readonly pages: sns.ITopic;
+  readonly notifications: sns.ITopic;
+  /** @default logs.RetentionDays.ONE_MONTH */
+  readonly logRetention?: logs.RetentionDays;
+  /** @default RemovalPolicy.RETAIN */
+  readonly logRemovalPolicy?: RemovalPolicy;
+}
+
+/** PutMetricData has no resource-level permissions; the namespace condition is what confines it. */
+const PUT_METRIC_DATA = (sid: string) =>
+  new iam.PolicyStatement({
+    sid,
+    actions: ['cloudwatch:PutMetricData'],
+    resources: ['*'],
+    conditions: { StringEquals: { 'cloudwatch:namespace': NAMESPACE } },
+  });
+
+/**
+ * pgwarden's six functions and what each may do. Only probe and remediate run in the VPC (they are
+ * the only ones that speak SQL); the others call AWS APIs from outside it and reach the VPC functions
+ * through the Lambda API.
+ */
+export class Functions extends Construct {
+  /** Connects to one target and returns its health snapshot (in the VPC). */
+  public readonly probe: PgWardenFunction;
+  /** Terminates or cancels sessions under guardrails (in the VPC). */
+  public readonly remediate: PgWardenFunction;
+  /** Probes the fleet every minute at sub-minute cadence, publishes metrics, opens incidents. */
+  public readonly monitor: PgWardenFunction;
+  /** Invokes remediate for every target on a schedule (idle-session sweep). */
+  public readonly sweep: PgWardenFunction;
+  /** Turns RDS events and pgwarden's alarms into incidents. */
+  public readonly rdsEvents: PgWardenFunction;
+  /** The runbook's tasks: evidence, decisions, notifications; invoked by the state machine only. */
+  public readonly runbook: PgWardenFunction;
+
+  constructor(scope: Construct, id: string, props: FunctionsProps) {
+    super(scope, id);
+    const { access } = props;
+    const common = {
+      ...(props.logRetention !== undefined ? { logRetention: props.logRetention } : {}),
+      ...(props.logRemovalPolicy !== undefined ? { logRemovalPolicy: props.logRemovalPolicy } : {}),
+    };
+
+    this.probe = new PgWardenFunction(this, 'Probe', {
+      ...common,
+      entry: 'functions/probe/handler.ts',
+      description: 'connects to one database and takes its health snapshot',
+      timeout: Duration.seconds(15),
+      network: props.network,
+      environment: { PGWARDEN_CONNECT_TIMEOUT: '3s', PGWARDEN_STATEMENT_TIMEOUT: '2s' },
+    });
+    this.remediate = new PgWardenFunction(this, 'Remediate', {
+      ...common,
+      entry: 'functions/remediate/handler.ts',
+      description: 'terminates runaway sessions under guardrails',
+      timeout: Duration.seconds(30),
+      network: props.network,
+      environment: { PGWARDEN_CONNECT_TIMEOUT: '3s', PGWARDEN_STATEMENT_TIMEOUT: '5s' },
+    });
+    for (const fn of [this.probe, this.remediate]) this.grantDatabaseLogin(fn, access);
+
+    this.monitor = new PgWardenFunction(this, 'Monitor', {
+      ...common,
+      entry: 'functions/monitor/handler.ts',
+      description: 'probes the fleet every few seconds and publishes its metrics',
+      // The handler runs sub-minute cycles for 55 s, then flushes metrics; 70 s leaves room for both.
+      timeout: Duration.seconds(70),
+      memorySize: 512,
+      // One monitor at a time: its debounce state lives in the warm container, and two overlapping
+      // runs would probe every target twice and publish every sample twice.
+      reservedConcurrentExecutions: 1,
+      environment: {
+        ...props.fleetEnvironment,
+        ...props.runbookEnvironment,
+        PGWARDEN_PROBE_FUNCTION: this.probe.function.functionName,
+        PGWARDEN_CADENCE: props.cadence,
+        PGWARDEN_CONFIRM_DELAY: '1s',
+        PGWARDEN_CONCURRENCY: '10',
+        PGWARDEN_RUN_FOR: '55s',
+        PGWARDEN_NAMESPACE: NAMESPACE,
+      },
+    });
+    // A run that could not start on time is worthless a minute later, when the next one is due.
+    this.monitor.function.configureAsyncInvoke({ retryAttempts: 0, maxEventAge: Duration.seconds(60) });
+    invokeOnly(this.monitor, this.probe);
+    this.monitor.role.addToPrincipalPolicy(PUT_METRIC_DATA('PublishPgWardenMetrics'));
+
+    this.sweep = new PgWardenFunction(this, 'Sweep', {
+      ...common,
+      entry: 'functions/sweep/handler.ts',
+      description: 'sweeps idle sessions on every target',
+      // Never longer than the interval, so two sweeps never work on the same database at once.
+      timeout: Duration.seconds(Math.min(300, props.sweepEvery.toSeconds())),
+      environment: {
+        ...props.fleetEnvironment,
+        PGWARDEN_REMEDIATE_FUNCTION: this.remediate.function.functionName,
+        PGWARDEN_CONCURRENCY: '5',
+      },
+    });
+    this.sweep.function.configureAsyncInvoke({ retryAttempts: 0, maxEventAge: Duration.seconds(60) });
+    invokeOnly(this.sweep, this.remediate);
+
+    this.rdsEvents = new PgWardenFunction(this, 'RdsEvents', {
+      ...common,
+      entry: 'functions/rds-events/handler.ts',
+      description: 'opens incidents from RDS events and pgwarden alarms',
+      timeout: Duration.seconds(30),
+      environment: {
+        ...props.fleetEnvironment,
+        ...props.runbookEnvironment,
+        PGWARDEN_NAMESPACE: NAMESPACE,
+      },
+    });
+    this.rdsEvents.role.addToPrincipalPolicy(PUT_METRIC_DATA('PublishPgWardenMetrics'));
+
+    this.runbook = new PgWardenFunction(this, 'Runbook', {
+      ...common,
+      entry: 'functions/runbook/handler.ts',
+      description: 'runbook tasks: evidence, decisions, pages and notifications',
+      timeout: Duration.seconds(60),
+      environment: {
+        PGWARDEN_PAGES_TOPIC_ARN: props.pages.topicArn,
+        PGWARDEN_NOTIFICATIONS_TOPIC_ARN: props.notifications.topicArn,
+        PGWARDEN_NAMESPACE: NAMESPACE,
+      },
+    });
+    props.pages.grantPublish(this.runbook);
+    props.notifications.grantPublish(this.runbook);
+    Validations.of(this.runbook.role).acknowledge({
+      id: 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
+      reason:
+        'Publishing to a KMS-encrypted topic needs the GenerateDataKey family on the topics’ own key, which is the only key named.',
+    });
+    this.grantRunbookRds(access, props.discovery);
+    this.grantFleetLookups(access, props.discovery !== undefined);
+
+    for (const fn of [this.monitor, this.rdsEvents])
+      Validations.of(fn.role).acknowledge({
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason:
+          'X-Ray tracing and cloudwatch:PutMetricData support no resource-level permissions; the cloudwatch:namespace condition confines PutMetricData to the PgWarden namespace.',
+      });
+  }
+
+  /**
+   * Lets the functions that open incidents (monitor, rds-events) start the runbook, find the running
+   * execution of a target, and read an execution's status — on this state machine only.
+   */
+  public connectRunbook(stateMachine: sfn.StateMachine): void {
+    for (const fn of [this.monitor, this.rdsEvents]) {
+      fn.addEnvironment('PGWARDEN_STATE_MACHINE_ARN', stateMachine.stateMachineArn);
+      stateMachine.grantStartExecution(fn);
+      stateMachine.grant(fn, 'states:ListExecutions');
+      const executions = executionsArn(stateMachine);
+      fn.role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          sid: 'DescribeRunbookExecutions',
+          actions: ['states:DescribeExecution'],
+          resources: [executions],
+        }),
+      );
+      acknowledgeWildcardResources(
+        fn.role,
+        [executions],
+        'DescribeExecution applies to executions, whose names are chosen per incident at run time; the grant is confined to this state machine’s executions.',
+      );
+    }
+  }
+
+  /** The six functions by the name used in alarm names and the dashboard. */
+  public get all(): ReadonlyArray<{ name: string; fn: PgWardenFunction }> {
+    return [
+      { name: 'monitor', fn: this.monitor },
+      { name: 'probe', fn: this.probe },
+      { name: 'remediate', fn: this.remediate },
+      { name: 'sweep', fn: this.sweep },
+      { name: 'rds-events', fn: this.rdsEvents },
+      { name: 'runbook', fn: this.runbook },
+    ];
+  }
+
+  private grantDatabaseLogin(fn: PgWardenFunction, access: FleetAccess): void {
+    if (access.secretArns.length > 0)
+      fn.role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          sid: 'ReadTargetSecrets',
+          actions: ['secretsmanager:GetSecretValue'],
+          resources: [...access.secretArns],
+        }),
+      );
+    if (access.kmsKeyArns.length > 0)
+      fn.role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          sid: 'DecryptTargetSecrets',
+          actions: ['kms:Decrypt'],
+          resources: [...access.kmsKeyArns],
+          // Only to decrypt secrets, never to decrypt arbitrary ciphertext with these keys.
+          conditions: { StringLike: { 'kms:ViaService': 'secretsmanager.*.amazonaws.com' } },
+        }),
+      );
+    if (access.dbUserArns.length > 0)
+      fn.role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          sid: 'ConnectWithIamAuthentication',
+          actions: ['rds-db:connect'],
+          resources: [...access.dbUserArns],
+        }),
+      );
+    acknowledgeWildcardResources(
+      fn.role,
+      access.dbUserArns,
+      'rds-db:connect ARNs name the DB resource id, which RDS assigns and synth cannot know; the grant is limited to the configured database user and region.',
+    );
+    acknowledgeWildcardResources(
+      fn.role,
+      access.secretArns,
+      'A secret configured by name or partial ARN is matched with the six random characters Secrets Manager appends to it.',
+    );
+  }
+
+  /**
+   * Discovery lists every instance and cluster to find the tagged ones; rds-events also looks up
+   * which cluster an instance belongs to. Listing has no narrower resource than "all of them here".
+   */
+  private grantFleetLookups(access: FleetAccess, discovery: boolean): void {
+    const lookups: Array<{ fn: PgWardenFunction; instances: boolean; clusters: boolean }> = [
+      { fn: this.monitor, instances: discovery, clusters: discovery },
+      { fn: this.sweep, instances: discovery, clusters: discovery },
+      { fn: this.rdsEvents, instances: discovery || access.unknownInstances, clusters: discovery },
+    ];
+    for (const { fn, instances, clusters } of lookups) {
+      const resources = [
+        ...(instances ? [allRdsArns(this, 'db')] : []),
+        ...(clusters ? [allRdsArns(this, 'cluster')] : []),
+      ];
+      if (resources.length === 0) continue;
+      fn.role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          sid: 'FindDatabases',
+          actions: [
+            ...(instances ? ['rds:DescribeDBInstances'] : []),
+            ...(clusters ? ['rds:DescribeDBClusters'] : []),
+          ],
+          resources,
+        }),
+      );
+      acknowledgeWildcardResources(
+        fn.role,
+        resources,
+        'Tag discovery lists the instances and clusters of this account and region to find the tagged ones, and an instance event must be mapped to its cluster; read-only.',
+      );
+    }
+  }
+
+  private grantRunbookRds(access: FleetAccess, discovery: FunctionsProps['discovery']): void {
+    const role = this.runbook.role;
+    const instances = access.unknownInstances ? [allRdsArns(this, 'db')] : [...access.instanceArns];
+    const clusters = access.unknownClusters ? [allRdsArns(this, 'cluster')] : [...access.clusterArns];
+    if (instances.length > 0)
+      role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          sid: 'ReadInstanceEvidence',
+          actions: ['rds:DescribeDBInstances', 'rds:DescribeDBLogFiles', 'rds:DownloadDBLogFilePortion'],
+          resources: instances,
+        }),
+      );
+    if (clusters.length > 0)
+      role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          sid: 'ReadClusterEvidence',
+          actions: ['rds:DescribeDBClusters'],
+          resources: clusters,
+        }),
+      );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadEventsAndMetrics',
+        actions: ['rds:DescribeEvents', 'cloudwatch:GetMetricData'],
+        resources: ['*'],
+      }),
+    );
+    Validations.of(role).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'X-Ray tracing, rds:DescribeEvents and cloudwatch:GetMetricData support no resource-level permissions; the last two are read-only evidence gathering.',
+    });
+    acknowledgeWildcardResources(
+      role,
+      [...instances, ...clusters],
+      'Instances found by tag discovery, and the member instances of a monitored cluster, are only known at run time; read-only, in this account and region.',
+    );
+
+    const optIn = (
+      sid: string,
+      action: string,
+      resources: readonly string[],
+      tagged: boolean,
+      kind: 'db' | 'cluster',
+    ) => {
+      if (resources.length > 0)
+        role.addToPrincipalPolicy(
+          new iam.PolicyStatement({ sid, actions: [action], resources: [...resources] }),
+        );
+      if (tagged && discovery) {
+        const everything = allRdsArns(this, kind);
+        role.addToPrincipalPolicy(
+          new iam.PolicyStatement({
+            sid: `${sid}Discovered`,
+            actions: [action],
+            resources: [everything],
+            conditions: { StringEquals: { [`aws:ResourceTag/${discovery.tagKey}`]: discovery.tagValue } },
+          }),
+        );
+        acknowledgeWildcardResources(
+          role,
+          [everything],
+          `${action} on discovered databases, which opted in through the fleet defaults; the aws:ResourceTag condition confines it to resources tagged for pgwarden.`,
+        );
+      }
+    };
+    optIn(
+      'StartStoppedInstances',
+      'rds:StartDBInstance',
+      access.startInstanceArns,
+      access.taggedOptIns.start,
+      'db',
+    );
+    optIn(
+      'StartStoppedClusters',
+      'rds:StartDBCluster',
+      access.startClusterArns,
+      access.taggedOptIns.start,
+      'cluster',
+    );
+    optIn(
+      'RebootInstances',
+      'rds:RebootDBInstance',
+      access.rebootInstanceArns,
+      access.taggedOptIns.reboot,
+      'db',
+    );
+    optIn(
+      'FailoverClusters',
+      'rds:FailoverDBCluster',
+      access.failoverClusterArns,
+      access.taggedOptIns.failover,
+      'cluster',
+    );
+  }
+}
+
+/**
+ * Lets `caller` invoke `callee` by its unqualified name, which is how pgwarden's functions call each
+ * other; `grantInvoke` would add every version and alias as well.
+ */
+function invokeOnly(caller: PgWardenFunction, callee: PgWardenFunction): void {
+  caller.role.addToPrincipalPolicy(
+    new iam.PolicyStatement({
+      sid: 'InvokeFunction',
+      actions: ['lambda:InvokeFunction'],
+      resources: [callee.function.functionArn],
+    }),
+  );
+}
+
+function executionsArn(stateMachine: sfn.StateMachine): string {
+  return Stack.of(stateMachine).formatArn({
+    service: 'states',
+    resource: 'execution',
+    resourceName: `${stateMachine.stateMachineName}:*`,
+    arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+  });
+}

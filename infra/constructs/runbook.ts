@@ -1,0 +1,84 @@
+import { RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct } from 'constructs';
+import { RUNBOOK_PLACEHOLDERS, runbookDefinition } from '../../shared/runbook/definition.ts';
+
+export interface RunbookProps {
+  /** Connects to a target and takes its health snapshot. */
+  readonly probe: lambda.IFunction;
+  /** Terminates or cancels sessions under guardrails. */
+  readonly remediate: lambda.IFunction;
+  /** The runbook's logic: evidence, decisions, notifications, escalation. */
+  readonly runbook: lambda.IFunction;
+  /**
+   * The Amazon States Language definition, with `${ProbeFunctionArn}`, `${RemediateFunctionArn}` and
+   * `${RunbookFunctionArn}` placeholders for the three functions.
+   * @default runbookDefinition() from shared/runbook/definition.ts
+   */
+  readonly definition?: Record<string, unknown>;
+  /**
+   * Log execution input and output. Off by default: incident payloads name target hosts and carry
+   * evidence (query text of long-running sessions) that does not belong in a widely readable log.
+   * @default false
+   */
+  readonly logExecutionData?: boolean;
+  /** @default logs.RetentionDays.ONE_MONTH */
+  readonly logRetention?: logs.RetentionDays;
+  /** @default RemovalPolicy.RETAIN */
+  readonly logRemovalPolicy?: RemovalPolicy;
+}
+
+/**
+ * The incident runbook as a Standard Step Functions state machine: the same definition the workflow
+ * tests and local mode run, with its three Lambda tasks bound to the deployed functions. Its role can
+ * invoke exactly those three functions.
+ */
+export class Runbook extends Construct {
+  public readonly stateMachine: sfn.StateMachine;
+  public readonly logGroup: logs.LogGroup;
+
+  constructor(scope: Construct, id: string, props: RunbookProps) {
+    super(scope, id);
+    this.logGroup = new logs.LogGroup(this, 'LogGroup', {
+      // The /aws/vendedlogs/ prefix keeps Step Functions from growing the account's CloudWatch Logs
+      // resource policy, which is limited in size.
+      logGroupName: `/aws/vendedlogs/states/${Stack.of(this).stackName}-runbook`,
+      retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+      removalPolicy: props.logRemovalPolicy ?? RemovalPolicy.RETAIN,
+    });
+    const definition = props.definition ?? runbookDefinition();
+    this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
+      stateMachineType: sfn.StateMachineType.STANDARD,
+      definitionBody: sfn.DefinitionBody.fromString(JSON.stringify(definition)),
+      definitionSubstitutions: {
+        [RUNBOOK_PLACEHOLDERS.probe]: props.probe.functionArn,
+        [RUNBOOK_PLACEHOLDERS.remediate]: props.remediate.functionArn,
+        [RUNBOOK_PLACEHOLDERS.runbook]: props.runbook.functionArn,
+      },
+      tracingEnabled: true,
+      logs: {
+        destination: this.logGroup,
+        level: sfn.LogLevel.ALL,
+        includeExecutionData: props.logExecutionData ?? false,
+      },
+    });
+    for (const fn of [props.probe, props.remediate, props.runbook]) fn.grantInvoke(this.stateMachine);
+
+    const role = this.stateMachine.role;
+    Validations.of(role).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'Step Functions log delivery (logs:CreateLogDelivery and related) and X-Ray tracing support no resource-level permissions.',
+    });
+    for (const fn of [props.probe, props.remediate, props.runbook]) {
+      const logicalId = Stack.of(this).getLogicalId(fn.node.defaultChild as lambda.CfnFunction);
+      Validations.of(role).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::<${logicalId}.Arn>:*]`,
+        reason:
+          'Invoking a pgwarden function by any of its versions or aliases; the function itself is named.',
+      });
+    }
+  }
+}

@@ -1,0 +1,54 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '../../infra/constructs/function.ts';
+import type { Json } from './synth.ts';
+
+const out = mkdtempSync(join(tmpdir(), 'pgwarden-synth-'));
+afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+/**
+ * Bundles above this size would mean the AWS SDK service clients were bundled instead of left to the
+ * runtime (the largest bundles, probe and remediate, carry @aws-sdk/rds-signer: about 430 KB).
+ */
+const MAX_BUNDLE_BYTES = 500_000;
+
+describe('npm run synth', () => {
+  it('synthesizes the demo offline with the local esbuild and produces one ESM bundle per function', () => {
+    const result = spawnSync('npm', ['run', 'synth', '--', '-c', 'demo=true', '-o', out], {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+      env: {
+        ...process.env,
+        // The Node that runs the tests also runs the CDK app (it needs type stripping).
+        PATH: `${dirname(process.execPath)}:${process.env.PATH}`,
+        // No credentials: synth must not need an AWS account.
+        AWS_ACCESS_KEY_ID: '',
+        AWS_SECRET_ACCESS_KEY: '',
+        AWS_PROFILE: '',
+      },
+      timeout: 120_000,
+    });
+    expect(result.status, result.stderr).toBe(0);
+    expect(existsSync(join(out, 'PgWarden.template.json'))).toBe(true);
+
+    const template = JSON.parse(readFileSync(join(out, 'PgWarden.template.json'), 'utf8'));
+    const keys = Object.values(template.Resources as Record<string, Json>)
+      .filter((r) => r.Type === 'AWS::Lambda::Function')
+      .map((r) => (r.Properties.Code.S3Key as string).replace(/\.zip$/, ''));
+    expect(keys).toHaveLength(6);
+    for (const key of keys) {
+      const dir = join(out, `asset.${key}`);
+      const files = readdirSync(dir);
+      expect(files).toContain('index.mjs');
+      expect(files).toContain('index.mjs.map');
+      const bundle = readFileSync(join(dir, 'index.mjs'), 'utf8');
+      expect(bundle.startsWith("import { createRequire } from 'module';")).toBe(true);
+      // The service clients come from the Lambda runtime, not the bundle.
+      expect(bundle).toMatch(/from"@aws-sdk\/client-[a-z-]+"/);
+      expect(statSync(join(dir, 'index.mjs')).size).toBeLessThan(MAX_BUNDLE_BYTES);
+    }
+  }, 120_000);
+});
