@@ -9,7 +9,7 @@ import { Stack } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
 import { formatDuration, parseDuration } from '../shared/duration.ts';
 import { ConfigError, type Issue } from '../shared/errors.ts';
-import { type Fleet, type FleetInput, fleetInput, parseFleet } from '../shared/fleet.ts';
+import { type Fleet, type FleetDocument, type FleetInput, fleetInput, parseFleet } from '../shared/fleet.ts';
 import {
   array,
   boolean,
@@ -243,11 +243,6 @@ export interface PgWardenConfig {
 }
 
 /** The fleet as users write it: the JSON that `parseFleet` accepts, kept verbatim. */
-export interface FleetDocument {
-  readonly targets: readonly Record<string, unknown>[];
-  readonly defaults: Readonly<Record<string, unknown>>;
-  readonly discovery?: Readonly<Record<string, unknown>>;
-}
 
 export interface ParseConfigOptions {
   /** Names the input in the error message. @default "pgwarden configuration" */
@@ -257,6 +252,9 @@ export interface ParseConfigOptions {
 }
 
 const ROOT = 'config';
+
+/** Stands for the region the stack deploys to while the configuration is validated. */
+const DEPLOYMENT_REGION = 'deployment-region-1';
 
 /**
  * Validates a configuration object and applies defaults. Every problem is reported at once, each
@@ -274,7 +272,8 @@ export function parseConfig(raw: unknown, options: ParseConfigOptions = {}): PgW
   let fleet: Fleet = { targets: [], defaults: {} };
   if (rawFleet !== undefined && rawFleet !== null) {
     try {
-      fleet = parseFleet(rawFleet, subject, `${ROOT}.fleet`);
+      // The stack fills in its own region later; only its presence matters for validation here.
+      fleet = parseFleet(rawFleet, subject, `${ROOT}.fleet`, { defaultRegion: DEPLOYMENT_REGION });
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error;
       issues.push(...error.issues);
@@ -407,15 +406,6 @@ export function loadConfig(options: LoadConfigOptions): PgWardenConfig {
 export function durationText(ms: number): string {
   const compact = formatDuration(ms);
   return parseDuration(compact) === ms ? compact : `${ms}ms`;
-}
-
-/**
- * The fleet document typed for `fleetEnvironment`. The cast is deliberate: the environment must carry
- * the fleet as written (durations as text), because the functions parse it with the same schema; the
- * parsed form holds durations as numbers, which that schema refuses.
- */
-export function fleetDocumentInput(document: FleetDocument): FleetInput {
-  return document as unknown as FleetInput;
 }
 
 /** The longest value each CloudFormation pseudo parameter can take. */

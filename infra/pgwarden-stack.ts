@@ -2,16 +2,10 @@ import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Validations
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
-import { type Discovery, fleetEnvironment } from '../shared/fleet.ts';
+import { type Discovery, type FleetDocument, fleetEnvironment } from '../shared/fleet.ts';
 import { type DefaultsInput, type Target, type TargetInput, toTarget } from '../shared/target.ts';
 import { fleetAccess } from './access.ts';
-import {
-  assertEnvironmentFits,
-  durationText,
-  type FleetDocument,
-  fleetDocumentInput,
-  type PgWardenConfig,
-} from './config.ts';
+import { assertEnvironmentFits, durationText, type PgWardenConfig } from './config.ts';
 import { Alarms } from './constructs/alarms.ts';
 import { Dashboard, dashboardUrl } from './constructs/dashboard.ts';
 import { DEMO_PORT, Demo } from './constructs/demo.ts';
@@ -81,7 +75,7 @@ export class PgWardenStack extends Stack {
 
     const dashboardName = config.dashboardName;
     this.functions = new Functions(this, 'Functions', {
-      fleetEnvironment: fleetEnvironment(fleetDocumentInput(fleet.document)),
+      fleetEnvironment: fleetEnvironment(fleet.document),
       ...(discovery ? { discovery: { tagKey: discovery.tagKey, tagValue: discovery.tagValue } } : {}),
       access,
       network: this.network.functionNetwork,

@@ -4,10 +4,10 @@
  * redactor so they can never be printed.
  */
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { Signer } from '@aws-sdk/rds-signer';
 import type { Clock } from './clock.ts';
 import type { ConnectionSpec } from './connection.ts';
 import { CredentialsError, describeError } from './errors.ts';
+import { signRdsToken } from './iam-token.ts';
 import { registerSecret } from './redact.ts';
 
 export interface ResolvedCredentials {
@@ -39,7 +39,7 @@ const SECRET_TTL_MS = 5 * 60_000;
 const TOKEN_TTL_MS = 10 * 60_000;
 const cache = new Map<string, CacheEntry>();
 
-const defaultSigner: NonNullable<CredentialDeps['signToken']> = (input) => new Signer(input).getAuthToken();
+const defaultSigner: NonNullable<CredentialDeps['signToken']> = (input) => signRdsToken(input);
 
 function cacheKey(spec: ConnectionSpec): string {
   switch (spec.auth.kind) {

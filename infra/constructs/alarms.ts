@@ -40,8 +40,10 @@ export interface TargetAlarms {
 
 /**
  * Alarms that work without the workflow, so a broken monitor, function or state machine still reaches
- * someone: per-target outage and pressure alarms, a dead-man's switch on the monitor (missing data
- * pages), an error alarm per function, and one for failed runbook executions. Names start with
+ * someone. Per-target outage and pressure alarms tell everyone and open (or join) the incident, whose
+ * runbook pages once after the escalation time; what pages directly is pgwarden itself failing: a
+ * dead-man's switch on the monitor (missing data pages), runbook executions that fail, incidents that
+ * cannot be started, and errors of the monitor and probe functions. Names start with
  * "pgwarden-"; rds-events maps `pgwarden-<target>-...` alarms back to their target.
  */
 export class Alarms extends Construct {
@@ -50,6 +52,8 @@ export class Alarms extends Construct {
   public readonly monitorHeartbeatMissing: cw.Alarm;
   public readonly functionErrors: readonly cw.Alarm[];
   public readonly runbookFailed: cw.Alarm;
+  /** An outage was seen but its runbook could not be started: page, nobody follows it. */
+  public readonly incidentStartFailures: cw.Alarm;
   /** Fleet-wide alarms over every target, discovered ones included (discovery only). */
   public readonly fleetAlarms: readonly cw.Alarm[];
   /** Alarms that open (or join) an incident for their target when they fire. */
@@ -69,27 +73,39 @@ export class Alarms extends Construct {
     const perTarget = new Construct(this, 'Targets');
     this.targetAlarms = props.targets.map((target) => {
       const scope = new Construct(perTarget, target.id);
-      const probeFailing = this.alarm(scope, 'ProbeFailing', {
-        alarmName: `pgwarden-${target.id}-probe-failing`,
-        alarmDescription: `pgwarden could not get a health snapshot of ${target.id} for ${failingMinutes} consecutive minute(s). The runbook execution for ${target.id} holds the evidence.`,
-        metric: pgwardenMetric('ProbeSuccess', { target: target.id, statistic: 'Minimum' }),
-        comparisonOperator: cw.ComparisonOperator.LESS_THAN_THRESHOLD,
-        threshold: 1,
-        evaluationPeriods: failingMinutes,
-        datapointsToAlarm: failingMinutes,
-        // No data means no monitor, which the heartbeat alarm reports once; not one page per target.
-        treatMissingData: cw.TreatMissingData.NOT_BREACHING,
-      });
-      const utilizationHigh = this.alarm(scope, 'UtilizationHigh', {
-        alarmName: `pgwarden-${target.id}-utilization-high`,
-        alarmDescription: `${target.id} has used at least ${target.thresholds.utilizationPct}% of its usable connection slots for 5 minutes; new connections will soon fail with 53300.`,
-        metric: pgwardenMetric('ConnectionUtilization', { target: target.id }),
-        comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        threshold: target.thresholds.utilizationPct,
-        evaluationPeriods: 5,
-        datapointsToAlarm: 5,
-        treatMissingData: cw.TreatMissingData.NOT_BREACHING,
-      });
+      // The target alarms open (or join) the incident through the alarm intake and tell everyone;
+      // paging is the runbook's, once, after the escalation time.
+      const probeFailing = this.alarm(
+        scope,
+        'ProbeFailing',
+        {
+          alarmName: `pgwarden-${target.id}-probe-failing`,
+          alarmDescription: `pgwarden could not get a health snapshot of ${target.id} for ${failingMinutes} consecutive minute(s). The runbook execution for ${target.id} holds the evidence.`,
+          metric: pgwardenMetric('ProbeSuccess', { target: target.id, statistic: 'Minimum' }),
+          comparisonOperator: cw.ComparisonOperator.LESS_THAN_THRESHOLD,
+          threshold: 1,
+          evaluationPeriods: failingMinutes,
+          datapointsToAlarm: failingMinutes,
+          // No data means no monitor, which the heartbeat alarm reports once; not one page per target.
+          treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+        },
+        false,
+      );
+      const utilizationHigh = this.alarm(
+        scope,
+        'UtilizationHigh',
+        {
+          alarmName: `pgwarden-${target.id}-utilization-high`,
+          alarmDescription: `${target.id} has used at least ${target.thresholds.utilizationPct}% of its usable connection slots for 5 minutes; new connections will soon fail with 53300.`,
+          metric: pgwardenMetric('ConnectionUtilization', { target: target.id }),
+          comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+          threshold: target.thresholds.utilizationPct,
+          evaluationPeriods: 5,
+          datapointsToAlarm: 5,
+          treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+        },
+        false,
+      );
       const wraparoundHigh = this.alarm(
         scope,
         'WraparoundHigh',
@@ -163,33 +179,54 @@ export class Alarms extends Construct {
       treatMissingData: cw.TreatMissingData.NOT_BREACHING,
     });
 
+    this.incidentStartFailures = this.alarm(this, 'IncidentStartFailures', {
+      alarmName: 'pgwarden-incident-start-failures',
+      alarmDescription:
+        'pgwarden saw an outage but could not start the runbook for it (Step Functions refused or failed), so nobody is following it. The monitor or rds-events log has the error; check the state machine and its IAM.',
+      metric: pgwardenMetric('IncidentStartFailures', { statistic: 'Sum', period: Duration.minutes(5) }),
+      comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      threshold: 1,
+      evaluationPeriods: 1,
+      treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+    });
+
     const fleet: cw.Alarm[] = [];
     if (props.discovery) {
       // Discovered targets are unknown at synth, so they cannot have alarms of their own; a Metrics
       // Insights query aggregates every target into one series an alarm can evaluate.
       const fleetScope = new Construct(this, 'Fleet');
       fleet.push(
-        this.alarm(fleetScope, 'ProbeFailing', {
-          alarmName: 'pgwarden-fleet-probe-failing',
-          alarmDescription: `Some target's probe failed in each of ${failingMinutes} consecutive minute(s). The dashboard's fleet section shows which.`,
-          metric: fleetQuery('MIN', 'ProbeSuccess'),
-          comparisonOperator: cw.ComparisonOperator.LESS_THAN_THRESHOLD,
-          threshold: 1,
-          evaluationPeriods: failingMinutes,
-          datapointsToAlarm: failingMinutes,
-          treatMissingData: cw.TreatMissingData.NOT_BREACHING,
-        }),
-        this.alarm(fleetScope, 'UtilizationHigh', {
-          alarmName: 'pgwarden-fleet-utilization-high',
-          alarmDescription:
-            'Some target has used at least 80% of its usable connection slots for 5 minutes. The dashboard’s fleet section shows which.',
-          metric: fleetQuery('MAX', 'ConnectionUtilization'),
-          comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-          threshold: 80,
-          evaluationPeriods: 5,
-          datapointsToAlarm: 5,
-          treatMissingData: cw.TreatMissingData.NOT_BREACHING,
-        }),
+        this.alarm(
+          fleetScope,
+          'ProbeFailing',
+          {
+            alarmName: 'pgwarden-fleet-probe-failing',
+            alarmDescription: `Some target's probe failed in each of ${failingMinutes} consecutive minute(s). The dashboard's fleet section shows which.`,
+            metric: fleetQuery('MIN', 'ProbeSuccess'),
+            comparisonOperator: cw.ComparisonOperator.LESS_THAN_THRESHOLD,
+            threshold: 1,
+            evaluationPeriods: failingMinutes,
+            datapointsToAlarm: failingMinutes,
+            treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+          },
+          false,
+        ),
+        this.alarm(
+          fleetScope,
+          'UtilizationHigh',
+          {
+            alarmName: 'pgwarden-fleet-utilization-high',
+            alarmDescription:
+              'Some target has used at least 80% of its usable connection slots for 5 minutes. The dashboard’s fleet section shows which.',
+            metric: fleetQuery('MAX', 'ConnectionUtilization'),
+            comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            threshold: 80,
+            evaluationPeriods: 5,
+            datapointsToAlarm: 5,
+            treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+          },
+          false,
+        ),
         this.alarm(
           fleetScope,
           'WraparoundHigh',
@@ -212,6 +249,7 @@ export class Alarms extends Construct {
     this.all = [
       this.monitorHeartbeatMissing,
       this.runbookFailed,
+      this.incidentStartFailures,
       ...this.functionErrors,
       ...fleet,
       ...this.targetAlarms.flatMap((t) => [t.probeFailing, t.utilizationHigh, t.wraparoundHigh]),

@@ -144,10 +144,10 @@ export class PgWardenFunction extends Construct implements iam.IGrantable {
         sourcesContent: false,
         mainFields: ['module', 'main'],
         banner: REQUIRE_BANNER,
-        // The Node.js runtime ships the AWS SDK v3 service clients, so they stay out of the bundle.
-        // Other SDK packages (@aws-sdk/rds-signer for IAM authentication) are not promised by the
-        // runtime and are bundled, with their dependencies, at the version the lock file pins.
-        externalModules: ['@aws-sdk/client-*'],
+        // The Node.js runtime ships the AWS SDK v3 (the service clients and their credential chain),
+        // so it stays out of the bundle. IAM tokens are signed with node:crypto; the credential chain
+        // is loaded only outside Lambda, where credentials are not in the environment.
+        externalModules: ['@aws-sdk/*'],
         forceDockerBundling: false,
       },
     });

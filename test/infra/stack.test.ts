@@ -309,7 +309,7 @@ describe('alarms', () => {
   const pages = { Ref: logicalId(template, 'AWS::SNS::Topic', 'TopicsPages') };
   const notifications = { Ref: logicalId(template, 'AWS::SNS::Topic', 'TopicsNotifications') };
 
-  it('pages when a target cannot be probed for 3 consecutive minutes, leaving missing data to the heartbeat', () => {
+  it('notifies (and opens the incident) when a target cannot be probed for 3 consecutive minutes, leaving missing data to the heartbeat', () => {
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       AlarmName: 'pgwarden-orders-prod-probe-failing',
       Namespace: NAMESPACE,
@@ -322,18 +322,30 @@ describe('alarms', () => {
       EvaluationPeriods: 3,
       DatapointsToAlarm: 3,
       TreatMissingData: 'notBreaching',
-      AlarmActions: [pages],
-      OKActions: [pages, notifications],
+      AlarmActions: [notifications],
+      OKActions: [notifications],
     });
   });
 
-  it('pages when a target uses 80% of its connection slots for 5 minutes', () => {
+  it('notifies (and opens the incident) when a target uses 80% of its connection slots for 5 minutes', () => {
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       AlarmName: 'pgwarden-billing-prod-utilization-high',
       MetricName: 'ConnectionUtilization',
       ComparisonOperator: 'GreaterThanOrEqualToThreshold',
       Threshold: 80,
       EvaluationPeriods: 5,
+      AlarmActions: [notifications],
+    });
+  });
+
+  it('pages when an incident could not be started, since nobody follows that outage', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmName: 'pgwarden-incident-start-failures',
+      Namespace: NAMESPACE,
+      MetricName: 'IncidentStartFailures',
+      Statistic: 'Sum',
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
       AlarmActions: [pages],
     });
   });
@@ -410,7 +422,8 @@ describe('alarms', () => {
     const names = Object.values(template.findResources('AWS::CloudWatch::Alarm')).map(
       (a) => a.Properties.AlarmName as string,
     );
-    expect(names).toHaveLength(2 * 3 + 1 + 6 + 1);
+    // 3 per target, heartbeat, one per function, runbook failed, incident start failures
+    expect(names).toHaveLength(2 * 3 + 1 + 6 + 1 + 1);
     for (const name of names) expect(name).toMatch(/^pgwarden-/);
   });
 });
