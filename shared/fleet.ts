@@ -35,12 +35,24 @@ export interface Fleet {
   discovery?: Discovery;
 }
 
+export interface ParseFleetOptions {
+  /**
+   * The region IAM tokens are signed for when the fleet names none: the region the functions run in
+   * (their AWS_REGION; the stack's region at synth).
+   */
+  defaultRegion?: string;
+}
+
 /** Validates a fleet and applies defaults; every problem is reported at once, each with its path. */
-export function parseFleet(raw: unknown, subject: string, root = ''): Fleet {
+export function parseFleet(raw: unknown, subject: string, root = '', options: ParseFleetOptions = {}): Fleet {
   const parsed = safeParse(fleetInput, raw, root);
   const issues: Issue[] = parsed.ok ? [] : [...parsed.issues];
   if (!parsed.ok) throw new ConfigError(subject, issues);
-  const { targets, defaults, discovery } = parsed.value;
+  const { targets, discovery } = parsed.value;
+  const defaults: DefaultsInput =
+    parsed.value.defaults.region === undefined && options.defaultRegion
+      ? { ...parsed.value.defaults, region: options.defaultRegion }
+      : parsed.value.defaults;
   const at = (i: number, field: string) => `${root ? `${root}.` : ''}targets[${i}].${field}`;
   const seen = new Map<string, number>();
   targets.forEach((t, i) => {
@@ -53,6 +65,14 @@ export function parseFleet(raw: unknown, subject: string, root = ''): Fleet {
         fix: 'Give every target its own id.',
       });
     seen.set(t.id, i);
+    const auth = t.auth ?? defaults.auth;
+    if (auth?.iam && !auth.region && !t.rds?.region && !defaults.region)
+      issues.push({
+        path: at(i, 'auth'),
+        received: JSON.stringify(auth),
+        problem: 'uses IAM authentication but no region is known to sign the token for',
+        fix: 'Set "region" in auth, rds or defaults (the deployed functions use their own region).',
+      });
     if (!t.auth && !defaults.auth)
       issues.push({
         path: at(i, 'auth'),
@@ -112,16 +132,30 @@ export function fleetFromEnvironment(env: Record<string, string | undefined>, fu
     }
   }
   if (issues.length > 0) throw new ConfigError(`environment of the ${functionName} function`, issues);
+  // IAM tokens are signed for the function's own region unless the fleet names another.
   return parseFleet(
     raw,
     `environment of the ${functionName} function (${Object.values(FLEET_ENV).join(', ')})`,
+    '',
+    env.AWS_REGION ? { defaultRegion: env.AWS_REGION } : {},
   );
 }
 
-/** The fleet as the functions' environment carries it. */
-export function fleetEnvironment(input: FleetInput): Record<string, string> {
-  const env: Record<string, string> = { [FLEET_ENV.targets]: JSON.stringify(input.targets) };
-  if (Object.keys(input.defaults).length > 0) env[FLEET_ENV.defaults] = JSON.stringify(input.defaults);
-  if (input.discovery) env[FLEET_ENV.discovery] = JSON.stringify(input.discovery);
+/**
+ * The fleet exactly as written in the config file: durations as text. The functions parse their
+ * environment with the same schema, so it must carry this form, not the parsed one (whose durations
+ * are numbers of seconds).
+ */
+export interface FleetDocument {
+  readonly targets: readonly Record<string, unknown>[];
+  readonly defaults: Readonly<Record<string, unknown>>;
+  readonly discovery?: Readonly<Record<string, unknown>>;
+}
+
+/** The fleet as the functions' environment carries it (compact JSON, as written). */
+export function fleetEnvironment(document: FleetDocument): Record<string, string> {
+  const env: Record<string, string> = { [FLEET_ENV.targets]: JSON.stringify(document.targets) };
+  if (Object.keys(document.defaults).length > 0) env[FLEET_ENV.defaults] = JSON.stringify(document.defaults);
+  if (document.discovery) env[FLEET_ENV.discovery] = JSON.stringify(document.discovery);
   return env;
 }

@@ -225,9 +225,12 @@ export function toTarget(input: TargetInput, defaults: DefaultsInput = {}): Targ
   const authIn = input.auth ?? defaults.auth;
   if (!authIn) throw new Error(`target ${input.id} has no auth (validate with parseFleet first)`);
   const region = authIn.region ?? input.rds?.region ?? defaults.region;
+  if (!authIn.secretArn && !region) {
+    throw new Error(`target ${input.id} uses IAM auth without a region (validate with parseFleet first)`);
+  }
   const auth: AuthSpec = authIn.secretArn
     ? { kind: 'secret', secretId: authIn.secretArn }
-    : { kind: 'iam', region: region ?? 'us-east-1' };
+    : { kind: 'iam', region: region as string };
   const t: Partial<ThresholdsIn> = { ...defaults.thresholds, ...input.thresholds };
   const r: Partial<RemediationIn> = { ...defaults.remediation, ...input.remediation };
   const pressure = { ...defaults.remediation?.pressure, ...input.remediation?.pressure };
