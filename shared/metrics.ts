@@ -31,6 +31,11 @@ export const METRICS = {
   ServerRestarts: { unit: 'Count', meaning: 'restarts seen (postmaster restart, failover or crash-restart)' },
   SessionsTerminated: { unit: 'Count', meaning: 'sessions terminated or queries canceled by remediation' },
   IncidentsOpened: { unit: 'Count', meaning: 'runbook executions started' },
+  IncidentStartFailures: {
+    unit: 'Count',
+    meaning:
+      'incidents that could not be opened (Step Functions refused or failed); pages, since nobody follows the outage',
+  },
   RdsEvents: { unit: 'Count', meaning: 'RDS events received for the target' },
   MonitorHeartbeat: {
     unit: 'Count',

@@ -38,6 +38,8 @@ export interface MonitorDeps {
   metrics: MetricSink;
   clock: Clock;
   logger: Logger;
+  /** Sees every probe result and its verdict (local mode's live view). */
+  onResult?(target: Target, result: ProbeResult, verdict: Verdict): void;
 }
 
 /** Survives between runs (module scope in a warm Lambda, the loop in local mode). */
@@ -126,6 +128,7 @@ export async function runMonitor(
     report.lastResult = result;
     report.findings = verdict.findings.map((f) => f.code);
     deps.metrics.add(samplesFromProbe(result, target.id, verdict.restarts));
+    deps.onResult?.(target, result, verdict);
     if (verdict.status !== 'healthy') {
       logger.info('probe verdict', {
         targetId: target.id,
@@ -159,8 +162,9 @@ export async function runMonitor(
       }
       return outcome;
     } catch (error) {
-      // The alarms (probe failing, utilization) page independently if the workflow cannot start.
+      // Counted: the incident-start-failures alarm pages, since no runbook follows this outage.
       logger.error('could not open the incident', { targetId: target.id, error: describeError(error) });
+      deps.metrics.add([{ name: 'IncidentStartFailures', value: 1, target: target.id, timestamp: now }]);
       return undefined;
     }
   };

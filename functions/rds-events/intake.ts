@@ -136,13 +136,14 @@ async function handleRdsEvent(event: RdsEvent, deps: IntakeDeps): Promise<Intake
     eventId: EventID,
     eventKind: meaning.kind,
   };
-  const outcome = await deps.openIncident(target, trigger);
-  if (outcome.outcome === 'opened')
-    deps.metrics.add([{ name: 'IncidentsOpened', value: 1, target: target.id, timestamp: deps.clock.now() }]);
+  const outcome = await open(deps, target, trigger);
   return { action: outcome.outcome, targetId: target.id, incidentId: outcome.incidentId, kind: meaning.kind };
 }
 
-/** Alarm names pgwarden creates: `pgwarden-<target>-<kind>`; the Target dimension is authoritative when present. */
+/**
+ * Alarm names pgwarden creates: `pgwarden-<target>-<kind>`, the kind two words (`probe-failing`,
+ * `utilization-high`); the Target dimension is authoritative when present.
+ */
 function alarmTarget(event: AlarmEvent): string | undefined {
   const configuration = (event.detail.configuration ?? {}) as { metrics?: unknown };
   const metrics = (configuration.metrics ?? []) as Array<{
@@ -152,7 +153,7 @@ function alarmTarget(event: AlarmEvent): string | undefined {
     const target = metric.metricStat?.metric?.dimensions?.Target;
     if (target) return target;
   }
-  return /^pgwarden-(.+)-[a-z-]+$/.exec(event.detail.alarmName)?.[1];
+  return /^pgwarden-(.+)-[a-z]+-[a-z]+$/.exec(event.detail.alarmName)?.[1];
 }
 
 async function handleAlarm(event: AlarmEvent, deps: IntakeDeps): Promise<IntakeResult> {
@@ -161,7 +162,7 @@ async function handleAlarm(event: AlarmEvent, deps: IntakeDeps): Promise<IntakeR
   const targetId = alarmTarget(event);
   const target = targetId ? (await deps.targets()).find((t) => t.id === targetId) : undefined;
   if (!target) return { action: 'ignored', reason: `alarm ${alarmName} is not about a monitored target` };
-  const outcome = await deps.openIncident(target, {
+  const outcome = await open(deps, target, {
     kind: 'alarm',
     summary: `alarm ${alarmName}: ${state.reason ?? 'in ALARM'}`,
     observedAt:
@@ -170,8 +171,6 @@ async function handleAlarm(event: AlarmEvent, deps: IntakeDeps): Promise<IntakeR
         : event.time,
     alarmName,
   });
-  if (outcome.outcome === 'opened')
-    deps.metrics.add([{ name: 'IncidentsOpened', value: 1, target: target.id, timestamp: deps.clock.now() }]);
   return { action: outcome.outcome, targetId: target.id, incidentId: outcome.incidentId, kind: 'alarm' };
 }
 
@@ -201,5 +200,22 @@ async function findTarget(
       error: describeError(error),
     });
     return undefined;
+  }
+}
+
+/** Opens (or joins) the incident and counts the outcome; a failure is counted, then rethrown. */
+async function open(deps: IntakeDeps, target: Target, trigger: Trigger): Promise<OpenOutcome> {
+  try {
+    const outcome = await deps.openIncident(target, trigger);
+    if (outcome.outcome === 'opened')
+      deps.metrics.add([
+        { name: 'IncidentsOpened', value: 1, target: target.id, timestamp: deps.clock.now() },
+      ]);
+    return outcome;
+  } catch (error) {
+    deps.metrics.add([
+      { name: 'IncidentStartFailures', value: 1, target: target.id, timestamp: deps.clock.now() },
+    ]);
+    throw error;
   }
 }
