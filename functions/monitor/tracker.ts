@@ -27,6 +27,7 @@ export interface TrackerState {
   breaches: number;
   firstBreachAt?: string;
   serverStartedAt?: string;
+  backgroundStartedAt?: string | null;
   crashRestartAt?: string | null;
   /** Incident opened or joined most recently, and when. */
   incidentId?: string;
@@ -65,12 +66,17 @@ export function observe(state: TrackerState, result: ProbeResult, thresholds: Th
   state.firstFailureAt = undefined;
   let restarts = 0;
   let newCrash = false;
-  if (state.serverStartedAt !== undefined && state.serverStartedAt !== result.serverStartedAt) restarts += 1;
-  if (
-    state.crashRestartAt !== undefined &&
-    result.crashRestartAt &&
-    state.crashRestartAt !== result.crashRestartAt
-  ) {
+  const postmasterRestarted =
+    state.serverStartedAt !== undefined && state.serverStartedAt !== result.serverStartedAt;
+  if (postmasterRestarted) restarts += 1;
+  // Background processes that restarted under the same postmaster mean a crash-restart, however soon
+  // after the server's own start it happened.
+  const backgroundRestarted =
+    !postmasterRestarted &&
+    typeof state.backgroundStartedAt === 'string' &&
+    result.backgroundStartedAt !== null &&
+    state.backgroundStartedAt !== result.backgroundStartedAt;
+  if (backgroundRestarted) {
     restarts += 1;
     newCrash = true;
   }
@@ -80,20 +86,22 @@ export function observe(state: TrackerState, result: ProbeResult, thresholds: Th
     newCrash = age <= RECENT_RESTART_SECONDS;
   }
   state.serverStartedAt = result.serverStartedAt;
+  state.backgroundStartedAt = result.backgroundStartedAt;
   state.crashRestartAt = result.crashRestartAt;
 
   const assessment = assess(result, thresholds);
-  const crash = assessment.findings.find((f) => f.code === 'crash_restart');
-  if (newCrash && crash && result.crashRestartAt) {
+  const crashAt = result.crashRestartAt ?? (backgroundRestarted ? result.backgroundStartedAt : null);
+  if (newCrash && crashAt) {
     // A crash-restart is a fact, not a flake: no debounce.
+    const ago = Math.max(0, Math.round((Date.parse(result.checkedAt) - Date.parse(crashAt)) / 1_000));
     return {
       status: 'unhealthy',
       findings: assessment.findings,
       restarts,
       trigger: {
         kind: 'probe',
-        summary: crash.message,
-        observedAt: result.crashRestartAt,
+        summary: `the server crash-restarted ${ago}s ago (${crashAt}): every session was reset`,
+        observedAt: crashAt,
         findings: ['crash_restart'],
       },
     };

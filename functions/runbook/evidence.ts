@@ -128,9 +128,9 @@ export async function gatherEvidence(target: Target, deps: AwsDeps, now: number)
         }),
         opts(deps),
       );
-      evidence.logLines = (portion.LogFileData ?? '')
-        .split('\n')
-        .filter((line) => LOG_PATTERN.test(line))
+      evidence.logLines = collapse(
+        (portion.LogFileData ?? '').split('\n').filter((line) => LOG_PATTERN.test(line)),
+      )
         .slice(-MAX_LOG_LINES)
         .map((line) => redact(line.length > 300 ? `${line.slice(0, 297)}...` : line));
     });
@@ -172,4 +172,22 @@ export async function gatherEvidence(target: Target, deps: AwsDeps, now: number)
     });
   }
   return evidence;
+}
+
+/** The message of a log line without its timestamp, client and pid prefix. */
+function messageOf(line: string): string {
+  const at = line.search(/(LOG|WARNING|ERROR|FATAL|PANIC):\s/);
+  return at >= 0 ? line.slice(at) : line;
+}
+
+/** Folds runs of the same message (a burst of terminated sessions) into one line with a count. */
+export function collapse(lines: readonly string[]): string[] {
+  const out: Array<{ line: string; message: string; count: number }> = [];
+  for (const line of lines) {
+    const message = messageOf(line);
+    const last = out[out.length - 1];
+    if (last && last.message === message) last.count += 1;
+    else out.push({ line, message, count: 1 });
+  }
+  return out.map((e) => (e.count > 1 ? `${e.line} (x${e.count})` : e.line));
 }

@@ -23,4 +23,6 @@ if (!process.features.typescript) {
   process.exit(child.status ?? 1);
 }
 const { main } = await import('./main.ts');
-process.exitCode = await main(process.argv.slice(2));
+const code = await main(process.argv.slice(2));
+// Exit explicitly once the output is written: libraries' exit hooks must not replace the exit code.
+process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));

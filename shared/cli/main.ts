@@ -1,7 +1,11 @@
 /** The pgwarden command line: the on-call's tool against any database, and local mode. */
 import { describeError, UsageError } from '../errors.ts';
 import { type CommandSpec, helpText } from './args.ts';
+import { drillCommand, runDrill } from './commands/drill.ts';
 import { probeCommand, runProbe } from './commands/probe.ts';
+import { runbookCommand, runRunbook } from './commands/runbook.ts';
+import { runStart, startCommand } from './commands/start.ts';
+import { runSweep, sweepCommand } from './commands/sweep.ts';
 import { EXIT, type ExitCode, type Io, processIo } from './io.ts';
 
 interface Command {
@@ -11,6 +15,10 @@ interface Command {
 
 const commands: Record<string, Command> = {
   probe: { spec: probeCommand, run: runProbe },
+  sweep: { spec: sweepCommand, run: runSweep },
+  runbook: { spec: runbookCommand, run: (argv, io) => runRunbook(argv, io) },
+  drill: { spec: drillCommand, run: runDrill },
+  start: { spec: startCommand, run: runStart },
 };
 
 function overview(): string {

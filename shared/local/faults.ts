@@ -131,7 +131,15 @@ export async function runLongQuery(target: FaultTarget, seconds: number): Promis
       await probe.close();
     }
   });
-  return handle([s]);
+  // A backend asleep in pg_sleep does not notice its client leaving; cancel the query first.
+  return handle([s], async () => {
+    const canceler = await session(target, 'drill:release');
+    try {
+      await canceler.query('drill-cancel', 'SELECT pg_cancel_backend($1)', [s.pid]);
+    } finally {
+      await canceler.close();
+    }
+  });
 }
 
 /**

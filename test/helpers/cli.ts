@@ -28,8 +28,10 @@ export function runCli(
     child.stderr.on('data', (d) => {
       stderr += d;
     });
+    // On timeout: SIGTERM first, so a local system stops its embedded PostgreSQL; SIGKILL if it hangs.
     const timer = setTimeout(() => {
-      child.kill('SIGKILL');
+      child.kill('SIGTERM');
+      setTimeout(() => child.kill('SIGKILL'), 5_000).unref();
       reject(new Error(`pgwarden ${args.join(' ')} did not finish in ${timeoutMs} ms\n${stdout}\n${stderr}`));
     }, timeoutMs);
     child.on('close', (code) => {
@@ -37,4 +39,53 @@ export function runCli(
       resolve({ code, stdout, stderr });
     });
   });
+}
+
+export interface RunningCli {
+  readonly pid: number;
+  output(): string;
+  /** Resolves when the output contains `text` (or matches it). */
+  waitFor(text: string | RegExp, timeoutMs?: number): Promise<void>;
+  /** Sends a signal and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<number | null>;
+}
+
+/** Starts a long-running pgwarden command (start) and follows its output. */
+export function spawnCli(args: string[], env: Record<string, string> = {}): RunningCli {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env: { ...process.env, PGPASSWORD: '', DATABASE_URL: '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let text = '';
+  child.stdout.on('data', (d) => {
+    text += d;
+  });
+  child.stderr.on('data', (d) => {
+    text += d;
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  return {
+    pid: child.pid ?? 0,
+    output: () => text,
+    async waitFor(expected, timeoutMs = 30_000) {
+      const deadline = Date.now() + timeoutMs;
+      const seen = () => (typeof expected === 'string' ? text.includes(expected) : expected.test(text));
+      while (!seen()) {
+        if (child.exitCode !== null)
+          throw new Error(`pgwarden exited (${child.exitCode}) before printing ${expected}:\n${text}`);
+        if (Date.now() > deadline)
+          throw new Error(`pgwarden did not print ${expected} within ${timeoutMs} ms:\n${text}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    },
+    async stop(signal = 'SIGINT', timeoutMs = 30_000) {
+      if (child.exitCode === null) child.kill(signal);
+      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+      try {
+        return await exited;
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+  };
 }

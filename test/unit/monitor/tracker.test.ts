@@ -117,3 +117,17 @@ describe('tracker', () => {
     expect(verdict).toMatchObject({ status: 'healthy', restarts: 1 });
   });
 });
+
+describe('tracker restart detection', () => {
+  it('reports a crash-restart from the background processes even right after the server started', () => {
+    const state = newTrackerState();
+    const started = { serverStartedAt: at(-1), backgroundStartedAt: at(-1) };
+    expect(observe(state, healthy(0, started), thresholds).status).toBe('healthy');
+    const verdict = observe(state, healthy(2, { ...started, backgroundStartedAt: at(1) }), thresholds);
+    expect(verdict).toMatchObject({
+      status: 'unhealthy',
+      restarts: 1,
+      trigger: { findings: ['crash_restart'], observedAt: at(1) },
+    });
+  });
+});

@@ -97,3 +97,20 @@ describe('evidence', () => {
     expect(rdsMock.calls()).toHaveLength(0);
   });
 });
+
+describe('log line collapsing', () => {
+  it('folds a burst of the same message into one line with a count', async () => {
+    const { collapse } = await import('../../../functions/runbook/evidence.ts');
+    expect(
+      collapse([
+        '2026-11-26 10:30:06.435 UTC [29767] FATAL:  terminating connection due to administrator command',
+        '2026-11-26 10:30:06.436 UTC [29768] FATAL:  terminating connection due to administrator command',
+        '2026-11-26 10:30:06.437 UTC [29770] FATAL:  terminating connection due to administrator command',
+        '2026-11-26 10:30:07.000 UTC [390] LOG:  server process (PID 8812) was terminated by signal 9: Killed',
+      ]),
+    ).toEqual([
+      '2026-11-26 10:30:06.435 UTC [29767] FATAL:  terminating connection due to administrator command (x3)',
+      '2026-11-26 10:30:07.000 UTC [390] LOG:  server process (PID 8812) was terminated by signal 9: Killed',
+    ]);
+  });
+});
