@@ -2,6 +2,7 @@ import aslValidator from 'asl-validator';
 import { describe, expect, it } from 'vitest';
 import { LOCAL_FUNCTIONS, substitute } from '../../shared/local/workflow.ts';
 import { RUNBOOK_NODES, RUNBOOK_PLACEHOLDERS, runbookDefinition } from '../../shared/runbook/definition.ts';
+import { deployedDefinition } from './harness.ts';
 
 type States = Record<string, Record<string, unknown>>;
 
@@ -76,6 +77,10 @@ describe('runbook definition', () => {
         .map((p) => `\${${p}}`)
         .sort(),
     );
+  });
+
+  it('is exactly what CDK deploys: local mode runs the same document', () => {
+    expect(deployedDefinition()).toEqual(substitute(definition, LOCAL_FUNCTIONS));
   });
 
   it('never reads the execution start time: the runbook keeps its own clock', () => {

@@ -1,5 +1,5 @@
 /**
- * Runs the incident workflow locally for a test: the real definition, the real function cores against a
+ * Runs the incident workflow locally for a test: the definition CDK synthesizes for deployment, the real function cores against a
  * real PostgreSQL, AWS faked at the SDK boundary by the local services, and a manual clock that jumps
  * to every wake-up time so twenty minutes pass in milliseconds.
  */
@@ -8,6 +8,7 @@ import { LocalCloudWatch, LocalRds, LocalSecretsManager, LocalSns } from '../../
 import type { LocalExecution } from '../../shared/local/step-functions.ts';
 import {
   createLocalWorkflow,
+  LOCAL_FUNCTIONS,
   LOCAL_STATE_MACHINE,
   type LocalWorkflowOptions,
 } from '../../shared/local/workflow.ts';
@@ -20,8 +21,26 @@ import {
   type Target,
 } from '../../shared/target.ts';
 import type { TestServer } from '../helpers/postgres.ts';
+import { SYNTHESIZED_FUNCTION_ARNS, synthesizedRunbookDefinition } from '../infra/definition.ts';
 
 export const SECRET_ID = 'arn:aws:secretsmanager:local-1:000000000000:secret:pgwarden-monitor';
+
+let deployed: Record<string, unknown> | undefined;
+
+/**
+ * The state machine definition as CDK synthesizes it for deployment, its function ARNs bound to the
+ * local function cores. Synthesized once per test file.
+ */
+export function deployedDefinition(): Record<string, unknown> {
+  if (!deployed) {
+    let text = JSON.stringify(synthesizedRunbookDefinition());
+    for (const [role, arn] of Object.entries(SYNTHESIZED_FUNCTION_ARNS)) {
+      text = text.replaceAll(arn, LOCAL_FUNCTIONS[role as keyof typeof LOCAL_FUNCTIONS]);
+    }
+    deployed = JSON.parse(text) as Record<string, unknown>;
+  }
+  return deployed;
+}
 export const MINUTE = 60_000;
 
 export interface Scenario {
@@ -81,7 +100,7 @@ export async function runIncident(scenario: Scenario): Promise<Outcome> {
   const openedAt = clock.now();
   const pending = [...(scenario.at ?? [])].sort((a, b) => a.minute - b.minute);
   const sfn = createLocalWorkflow({
-    ...(scenario.definition ? { definition: scenario.definition } : {}),
+    definition: scenario.definition ?? deployedDefinition(),
     clock,
     logger: silentLogger,
     secrets,
