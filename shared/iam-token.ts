@@ -46,7 +46,7 @@ const EXPIRES_SECONDS = 900;
 const EMPTY_PAYLOAD_SHA256 = createHash('sha256').update('').digest('hex');
 
 /** RFC 3986 escaping, as SigV4 canonicalizes query strings. */
-function escape(value: string): string {
+function uriEscape(value: string): string {
   return encodeURIComponent(value).replace(
     /[!'()*]/g,
     (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
@@ -58,7 +58,7 @@ const hmac = (key: string | Buffer, data: string) => createHmac('sha256', key).u
 function queryString(params: Record<string, string>): string {
   return Object.keys(params)
     .sort()
-    .map((key) => `${escape(key)}=${escape(params[key] as string)}`)
+    .map((key) => `${uriEscape(key)}=${uriEscape(params[key] as string)}`)
     .join('&');
 }
 

@@ -2,6 +2,7 @@
 import { explainCategory } from '../classify.ts';
 import { formatDuration } from '../duration.ts';
 import type { Assessment } from '../health.ts';
+import type { PublishedMessage } from '../local/aws.ts';
 import type { ProbeResult } from '../probe/probe.ts';
 
 export interface Style {
@@ -75,4 +76,19 @@ export function renderProbe(result: ProbeResult, assessment: Assessment, style: 
     lines.push(`${mark} ${finding.message}`);
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** How an incident ended, as the CLI reports it. */
+export function outcomeLabel(outcome: 'resolved' | 'escalated' | 'unresolved', style: Style): string {
+  if (outcome === 'resolved') return style.ok('RESOLVED');
+  return outcome === 'escalated' ? style.bad('ESCALATED') : style.warn('UNRESOLVED');
+}
+
+/** Published messages in the CLI's report shape: `{ topic: "pages" | "notifications", subject, message }`. */
+export function reportedMessages(published: readonly PublishedMessage[]) {
+  return published.map((m) => ({
+    topic: m.topic === 'pgwarden-pages' ? ('pages' as const) : ('notifications' as const),
+    subject: m.subject,
+    message: m.message,
+  }));
 }

@@ -241,8 +241,7 @@ export class LocalStepFunctions {
     return { executionArn: execution.executionArn, startDate: execution.startDate, $metadata: {} };
   }
 
-  private describe(arn: string): DescribeExecutionCommandOutput {
-    const e = this.byArn(arn);
+  private summary(e: LocalExecution) {
     return {
       executionArn: e.executionArn,
       stateMachineArn: this.stateMachineArn,
@@ -250,6 +249,13 @@ export class LocalStepFunctions {
       status: e.status,
       startDate: e.startDate,
       ...(e.stopDate ? { stopDate: e.stopDate } : {}),
+    };
+  }
+
+  private describe(arn: string): DescribeExecutionCommandOutput {
+    const e = this.byArn(arn);
+    return {
+      ...this.summary(e),
       input: e.input,
       ...(e.output !== undefined ? { output: JSON.stringify(e.output) } : {}),
       ...(e.error ? { error: e.error, cause: e.cause } : {}),
@@ -267,14 +273,7 @@ export class LocalStepFunctions {
       )
       .slice(0, input.maxResults || 100);
     return {
-      executions: all.map((e) => ({
-        executionArn: e.executionArn,
-        stateMachineArn: this.stateMachineArn,
-        name: e.name,
-        status: e.status,
-        startDate: e.startDate,
-        ...(e.stopDate ? { stopDate: e.stopDate } : {}),
-      })),
+      executions: all.map((e) => this.summary(e)),
       $metadata: {},
     };
   }

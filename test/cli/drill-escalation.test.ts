@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runCli } from '../helpers/cli.ts';
+import { runCli, runDrill } from '../helpers/cli.ts';
 
 const FAST = ['--cadence', '500ms', '--recheck-every', '1s'];
 const homes: string[] = [];
@@ -10,18 +10,10 @@ afterAll(() => {
   for (const home of homes) rmSync(home, { recursive: true, force: true });
 });
 
-async function drill(fault: string, ...flags: string[]) {
+function drill(fault: string, ...flags: string[]) {
   const home = mkdtempSync(join(tmpdir(), 'pgwarden-drill-'));
   homes.push(home);
-  const run = await runCli(['drill', fault, '--home', home, '--json', ...FAST, ...flags], {}, 90_000);
-  const report = JSON.parse(run.stdout) as {
-    outcome: string;
-    status: string;
-    actions: Array<{ kind: string; ok: boolean }>;
-    pages: Array<{ topic: string; subject: string; message: string }>;
-    found: string[];
-  };
-  return { run, report };
+  return runDrill(home, fault, [...FAST, ...flags]);
 }
 
 describe('pgwarden drill: waiting, escalation and cancellation', () => {

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runCli } from '../helpers/cli.ts';
+import { runDrill } from '../helpers/cli.ts';
 
 /** Fast clocks so each drill plays out in seconds (local mode prints them at start-up). */
 const FAST = [
@@ -20,26 +20,10 @@ afterAll(() => {
   for (const home of homes) rmSync(home, { recursive: true, force: true });
 });
 
-async function drill(fault: string, ...flags: string[]) {
+function drill(fault: string, ...flags: string[]) {
   const home = mkdtempSync(join(tmpdir(), 'pgwarden-drill-'));
   homes.push(home);
-  const run = await runCli(['drill', fault, '--home', home, '--json', ...FAST, ...flags], {}, 90_000);
-  let report: Record<string, unknown> = {};
-  try {
-    report = JSON.parse(run.stdout);
-  } catch {
-    throw new Error(`drill ${fault} printed no JSON (exit ${run.code}):\n${run.stdout}\n${run.stderr}`);
-  }
-  return {
-    run,
-    report: report as {
-      outcome: string;
-      status: string;
-      actions: Array<{ kind: string; ok: boolean }>;
-      pages: Array<{ topic: string; subject: string; message: string }>;
-      found: string[];
-    },
-  };
+  return runDrill(home, fault, [...FAST, ...flags]);
 }
 
 const kinds = (pages: Array<{ topic: string; subject: string }>) =>

@@ -89,3 +89,26 @@ export function spawnCli(args: string[], env: Record<string, string> = {}): Runn
     },
   };
 }
+
+export interface DrillReportJson {
+  drill: string;
+  outcome: string;
+  status: string;
+  found: string[];
+  actions: Array<{ kind: string; ok: boolean; summary: string }>;
+  pages: Array<{ topic: string; subject: string; message: string }>;
+}
+
+/** Runs `pgwarden drill <fault> --json` in a local system of its own (a fresh home) and parses the report. */
+export async function runDrill(
+  home: string,
+  fault: string,
+  flags: string[],
+): Promise<{ run: CliRun; report: DrillReportJson }> {
+  const run = await runCli(['drill', fault, '--home', home, '--json', ...flags], {}, 90_000);
+  try {
+    return { run, report: JSON.parse(run.stdout) as DrillReportJson };
+  } catch {
+    throw new Error(`drill ${fault} printed no JSON (exit ${run.code}):\n${run.stdout}\n${run.stderr}`);
+  }
+}

@@ -3,7 +3,7 @@ import { DRILL_SUMMARY, DRILLS } from '../../local/drills.ts';
 import { type DrillReport, LocalSystem } from '../../local/system.ts';
 import { createConsoleLogger } from '../../logger.ts';
 import { type CommandSpec, FlagReader, parseCommandArgs } from '../args.ts';
-import { colours, plain, type Style } from '../format.ts';
+import { colours, outcomeLabel, plain, reportedMessages, type Style } from '../format.ts';
 import { EXIT, type ExitCode, type Io } from '../io.ts';
 import { createRenderer, describeEvent } from '../live.ts';
 import { describeSettings, LOCAL_FLAGS, readLocalSettings } from '../local-flags.ts';
@@ -44,21 +44,12 @@ export function drillJson(report: DrillReport) {
     found: report.record?.found ?? [],
     actions: report.record?.actions ?? [],
     timeline: report.record?.timeline ?? [],
-    pages: report.published.map((m) => ({
-      topic: m.topic === 'pgwarden-pages' ? 'pages' : 'notifications',
-      subject: m.subject,
-      message: m.message,
-    })),
+    pages: reportedMessages(report.published),
   };
 }
 
 export function printDrillReport(io: Io, report: DrillReport, style: Style): void {
-  const verdict =
-    report.outcome === 'resolved'
-      ? style.ok('RESOLVED')
-      : report.outcome === 'escalated'
-        ? style.bad('ESCALATED')
-        : style.warn('UNRESOLVED');
+  const verdict = outcomeLabel(report.outcome, style);
   const lines = [
     '',
     `drill ${report.drill}: ${report.detail}`,

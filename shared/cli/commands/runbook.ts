@@ -7,7 +7,7 @@ import { createLocalWorkflow, LOCAL_STATE_MACHINE } from '../../local/workflow.t
 import type { RunbookInput } from '../../runbook/types.ts';
 import { DEFAULT_REMEDIATION, DEFAULT_THRESHOLDS, type Target } from '../../target.ts';
 import { type CommandSpec, FlagReader, parseCommandArgs } from '../args.ts';
-import { colours, plain } from '../format.ts';
+import { colours, outcomeLabel, plain, reportedMessages } from '../format.ts';
 import { EXIT, type ExitCode, type Io } from '../io.ts';
 import {
   CLOCK_FLAGS,
@@ -135,22 +135,13 @@ export async function runRunbook(argv: string[], io: Io, clock: Clock = systemCl
     outcome: outcomeOf(record),
     steps,
     actions: record?.actions ?? [],
-    pages: sns.published.map((m) => ({
-      topic: m.topic === 'pgwarden-pages' ? 'pages' : 'notifications',
-      subject: m.subject,
-      message: m.message,
-    })),
+    pages: reportedMessages(sns.published),
     startedAt,
     endedAt: new Date(clock.now()).toISOString(),
   };
   if (reader.boolean('json')) io.out(`${JSON.stringify(report)}\n`);
   else {
-    const verdict =
-      report.outcome === 'resolved'
-        ? style.ok('RESOLVED')
-        : report.outcome === 'escalated'
-          ? style.bad('ESCALATED')
-          : style.warn('UNRESOLVED');
+    const verdict = outcomeLabel(report.outcome, style);
     const lines = [
       '',
       `incident ${incidentId}: ${verdict}${execution.status === 'FAILED' ? ` (the runbook failed: ${execution.error})` : ''}`,
