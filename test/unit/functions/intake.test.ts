@@ -11,25 +11,13 @@ import type { OpenOutcome } from '../../../shared/incidents.ts';
 import { silentLogger } from '../../../shared/logger.ts';
 import { MemorySink } from '../../../shared/metrics.ts';
 import type { Trigger } from '../../../shared/runbook/types.ts';
-import { DEFAULT_REMEDIATION, DEFAULT_THRESHOLDS, type Target } from '../../../shared/target.ts';
+import type { Target } from '../../../shared/target.ts';
+import { testTarget } from '../../helpers/targets.ts';
 
 const FIXTURES = join(import.meta.dirname, '../../fixtures/rds-events');
 const fixture = (name: string) => JSON.parse(readFileSync(join(FIXTURES, name), 'utf8'));
 
-const target = (id: string, rds: Target['rds']): Target => ({
-  id,
-  connection: {
-    host: `${id}.db`,
-    port: 5432,
-    database: 'app',
-    user: 'mon',
-    auth: { kind: 'iam', region: 'eu-west-1' },
-    tls: { mode: 'verify-full' },
-  },
-  rds,
-  thresholds: DEFAULT_THRESHOLDS,
-  remediation: DEFAULT_REMEDIATION,
-});
+const target = (id: string, rds: Target['rds']): Target => testTarget(id, { rds });
 
 function deps(targets: Target[], rds?: IntakeDeps['rds']) {
   const opened: Array<{ target: string; trigger: Trigger }> = [];

@@ -2,21 +2,14 @@ import { describe, expect, it } from 'vitest';
 import { sweepAll, sweepRequest } from '../../../functions/sweep/sweep.ts';
 import { InvocationError } from '../../../shared/errors.ts';
 import { silentLogger } from '../../../shared/logger.ts';
-import { DEFAULT_REMEDIATION, DEFAULT_THRESHOLDS, type Target } from '../../../shared/target.ts';
+import { DEFAULT_REMEDIATION, type Target } from '../../../shared/target.ts';
+import { testTarget } from '../../helpers/targets.ts';
 
-const target = (id: string): Target => ({
-  id,
-  connection: {
-    host: `${id}.db`,
-    port: 5432,
-    database: 'app',
-    user: 'mon',
-    auth: { kind: 'secret', secretId: `secret-${id}` },
-    tls: { mode: 'verify-full' },
-  },
-  thresholds: DEFAULT_THRESHOLDS,
-  remediation: { ...DEFAULT_REMEDIATION, protectUsers: ['etl'] },
-});
+const target = (id: string): Target =>
+  testTarget(id, {
+    connection: { ...testTarget(id).connection, auth: { kind: 'secret', secretId: `secret-${id}` } },
+    remediation: { ...DEFAULT_REMEDIATION, protectUsers: ['etl'] },
+  });
 
 describe('sweep', () => {
   it('asks the remediator for the idle policy only, with the target policy and no secrets', () => {
