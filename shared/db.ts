@@ -26,8 +26,18 @@ export interface SessionOptions {
   lockTimeoutMs?: number;
   /** Shows in pg_stat_activity; the remediator recognises its own sessions by it. */
   applicationName: string;
+  /**
+   * Pins `search_path` for the session, over any database or role default. pgwarden's own statements
+   * run with SYSTEM_SEARCH_PATH, so no function or operator a database user creates can stand in for a
+   * built-in and run with the monitor's privileges (the CVE-2018-1058 pattern). Unset, the server's
+   * defaults apply (fault drills run application SQL).
+   */
+  searchPath?: string;
   logger: Logger;
 }
+
+/** Built-ins only: what the probe, the integrity summary and the remediator run with. */
+export const SYSTEM_SEARCH_PATH = 'pg_catalog,pg_temp';
 
 export interface QueryResult<R> {
   rows: R[];
@@ -89,6 +99,7 @@ export async function openSession(
     lock_timeout: options.lockTimeoutMs ?? 1_000,
     idle_in_transaction_session_timeout: statementTimeout > 0 ? Math.max(statementTimeout * 2, 5_000) : 0,
     application_name: options.applicationName,
+    ...(options.searchPath ? { options: `-c search_path=${options.searchPath}` } : {}),
     keepAlive: true,
     keepAliveInitialDelayMillis: 10_000,
   });

@@ -7,7 +7,7 @@ import { classifyError } from '../classify.ts';
 import { type Clock, systemClock } from '../clock.ts';
 import type { ConnectionSpec } from '../connection.ts';
 import { resolveCredentials } from '../credentials.ts';
-import { withSession } from '../db.ts';
+import { SYSTEM_SEARCH_PATH, withSession } from '../db.ts';
 import { describeError } from '../errors.ts';
 import { redact } from '../redact.ts';
 import { type ProbeDeps, type ProbeFailure, WRAPAROUND_LIMIT } from './probe.ts';
@@ -63,6 +63,7 @@ export async function integritySummary(
         connectTimeoutMs: options.connectTimeoutMs ?? 3_000,
         statementTimeoutMs: options.statementTimeoutMs ?? 10_000,
         applicationName: 'pgwarden-probe',
+        searchPath: SYSTEM_SEARCH_PATH,
         logger: deps.logger,
       },
       async (session) => {

@@ -7,7 +7,7 @@ import { classifyError, type Failure } from '../classify.ts';
 import { type Clock, systemClock } from '../clock.ts';
 import { type ConnectionSpec, describeConnection } from '../connection.ts';
 import { type CredentialDeps, forgetCredentials, resolveCredentials } from '../credentials.ts';
-import { type DbSession, openSession } from '../db.ts';
+import { type DbSession, openSession, SYSTEM_SEARCH_PATH } from '../db.ts';
 import { CredentialsError, describeError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { redact } from '../redact.ts';
@@ -131,6 +131,7 @@ export async function probe(
       connectTimeoutMs: options.connectTimeoutMs ?? 3_000,
       statementTimeoutMs: options.statementTimeoutMs ?? 2_000,
       applicationName: options.applicationName ?? 'pgwarden-probe',
+      searchPath: SYSTEM_SEARCH_PATH,
       logger: deps.logger,
     });
   } catch (error) {

@@ -7,7 +7,7 @@ import { classifyError, type Failure } from '../classify.ts';
 import { type Clock, systemClock } from '../clock.ts';
 import type { ConnectionSpec } from '../connection.ts';
 import { type CredentialDeps, forgetCredentials, resolveCredentials } from '../credentials.ts';
-import { type DbSession, openSession } from '../db.ts';
+import { type DbSession, openSession, SYSTEM_SEARCH_PATH } from '../db.ts';
 import { CredentialsError, describeError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { redact } from '../redact.ts';
@@ -286,6 +286,7 @@ export async function remediate(
       connectTimeoutMs: request.connectTimeoutMs ?? 3_000,
       statementTimeoutMs: request.statementTimeoutMs ?? 5_000,
       applicationName: REMEDIATOR_APPLICATION,
+      searchPath: SYSTEM_SEARCH_PATH,
       logger,
     });
   } catch (error) {
@@ -314,8 +315,11 @@ export async function remediate(
     const utilizationPct = Math.round((listing.client_backends / usable) * 1_000) / 10;
     const reasons: string[] = [];
     if (request.pressure?.active) reasons.push(request.pressure.reason ?? 'reported by the caller');
-    if (utilizationPct >= policy.pressure.utilizationPct)
-      reasons.push(`utilization ${pct(utilizationPct)} ≥ ${pct(policy.pressure.utilizationPct)}`);
+    if (utilizationPct >= policy.pressure.utilizationPct) {
+      const own = `utilization ${pct(utilizationPct)} ≥ ${pct(policy.pressure.utilizationPct)}`;
+      // The caller (the runbook) may report the very same measurement; say it once.
+      if (!reasons.includes(own)) reasons.push(own);
+    }
     const pressure: PressureState =
       reasons.length > 0 ? { active: true, reason: reasons.join('; ') } : { active: false };
 
