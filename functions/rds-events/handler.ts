@@ -28,22 +28,27 @@ export const handler = lambdaHandler(logger, async (event, { signal, log }) => {
   const metrics = new CloudWatchSink(cloudwatch, env.PGWARDEN_NAMESPACE, (error) =>
     log.error('PutMetricData failed', { error: (error as Error).message }),
   );
-  const result = await handleIntake(event, {
-    targets,
-    openIncident: (target, trigger) =>
-      openIncident(
-        { sfn, stateMachineArn: env.PGWARDEN_STATE_MACHINE_ARN, clock: systemClock, logger: log, signal },
-        target,
-        trigger,
-        settings,
-      ),
-    metrics,
-    rds,
-    clock: systemClock,
-    logger: log,
-    signal,
-  });
-  await metrics.flush(signal);
+  let result: Awaited<ReturnType<typeof handleIntake>>;
+  try {
+    result = await handleIntake(event, {
+      targets,
+      openIncident: (target, trigger) =>
+        openIncident(
+          { sfn, stateMachineArn: env.PGWARDEN_STATE_MACHINE_ARN, clock: systemClock, logger: log, signal },
+          target,
+          trigger,
+          settings,
+        ),
+      metrics,
+      rds,
+      clock: systemClock,
+      logger: log,
+      signal,
+    });
+  } finally {
+    // Also when the incident could not be started: IncidentStartFailures is what pages then.
+    await metrics.flush(signal);
+  }
   log.info('event handled', result);
   return result;
 });

@@ -38,7 +38,12 @@ type State = Record<string, unknown>;
 
 const placeholder = (name: string) => `\${${name}}`;
 
-/** Transient failures worth retrying with backoff: throttling, Lambda service hiccups, timeouts. */
+/**
+ * Transient failures worth retrying with backoff: throttling, Lambda service hiccups, timeouts. The
+ * throttling names are each service's own: `ThrottlingException` (Step Functions, CloudWatch JSON),
+ * `Throttling` (RDS, CloudWatch query), `ThrottledException` (SNS Publish, which pages go through),
+ * `TooManyRequestsException` (Lambda).
+ */
 const RETRY = [
   {
     ErrorEquals: [
@@ -51,6 +56,7 @@ const RETRY = [
       'States.Timeout',
       'ThrottlingException',
       'Throttling',
+      'ThrottledException',
       'TooManyRequestsException',
       'ServiceUnavailable',
       'InternalFailure',
