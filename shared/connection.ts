@@ -78,14 +78,16 @@ export function parseDatabaseUrl(
   if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
     return fail(`has scheme "${url.protocol.replace(/:$/, '')}", not postgres`);
   }
-  const host = decodeURIComponent(url.hostname).replace(/^\[(.*)\]$/, '$1');
+  const parts = [url.hostname, url.username, url.pathname, url.password].map(decoded);
+  if (parts.includes(undefined)) return fail('has a malformed %-escape', `Write "%" as %25. ${FIX_URL}`);
+  const [hostname, user, pathname, urlPassword] = parts as string[];
+  const host = (hostname as string).replace(/^\[(.*)\]$/, '$1');
   if (!host) return fail('has no host');
   const port = url.port ? Number(url.port) : 5432;
   if (!Number.isInteger(port) || port < 1 || port > 65_535) return fail('has an invalid port');
-  const user = decodeURIComponent(url.username);
   if (!user) return fail('has no user', 'Add the login role: postgres://USER@HOST/DATABASE.');
-  const database = decodeURIComponent(url.pathname.replace(/^\//, '')) || user;
-  const password = url.password ? decodeURIComponent(url.password) : options.passwordFallback;
+  const database = (pathname as string).replace(/^\//, '') || user;
+  const password = urlPassword || options.passwordFallback;
 
   const sslmode = url.searchParams.get('sslmode') ?? 'verify-full';
   if (!(TLS_MODES as readonly string[]).includes(sslmode)) {
@@ -104,6 +106,15 @@ export function parseDatabaseUrl(
   return { ok: true, spec: { host, port, database, user, auth, tls } };
 }
 
+/** decodeURIComponent, or undefined for a malformed escape such as a lone "%". */
+function decoded(text: string): string | undefined {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return undefined;
+  }
+}
+
 /** The URL with its password masked, for messages. */
 export function safeUrl(text: string): string {
   try {
@@ -111,6 +122,11 @@ export function safeUrl(text: string): string {
     if (url.password) url.password = '***';
     return display(url.toString());
   } catch {
-    return display(text.replace(/:\/\/([^:/@]*):[^@]*@/, '://$1:***@'));
+    // Unparseable: whatever follows "user:" may be a password, up to the last "@" or, with none, the end.
+    return display(
+      text.includes('@')
+        ? text.replace(/:\/\/([^:/@]*):.*@/s, '://$1:***@')
+        : text.replace(/:\/\/([^:/@]*):.*$/s, '://$1:***'),
+    );
   }
 }

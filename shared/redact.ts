@@ -12,14 +12,21 @@ export function registerSecret(value: string | undefined): void {
 }
 
 const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*):([^@/?#\s]*)@/gi;
-const KEY_VALUE = /\b(password|passwd|pwd|secret|token|sslpassword)=([^&\s'"]+)/gi;
+/** `password=x`, `PGPASSWORD=x`, `password = 'x'` (SQL, libpq), the quotes kept. */
+const KEY_VALUE = /\b([a-z_]*(?:password|passwd|pwd|secret|token))(\s*=\s*)(['"]?)[^&\s'"]+\3/gi;
+/** `"password": "x"` in JSON (a secret's content, a payload). */
+const JSON_KEY_VALUE = /("[a-z_]*(?:password|passwd|pwd|secret|token)"\s*:\s*")(?:[^"\\]|\\.)*"/gi;
 const IAM_SIGNATURE = /(X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token)=[^&\s'"]+/g;
 
-/** Masks URL passwords, `password=` pairs, signed-token parameters and every registered secret. */
+/**
+ * Masks URL passwords, `password=` pairs (also in JSON), signed-token parameters and every registered
+ * secret.
+ */
 export function redact(text: string): string {
   let out = text
     .replace(URL_CREDENTIALS, `$1:${MASK}@`)
-    .replace(KEY_VALUE, `$1=${MASK}`)
+    .replace(KEY_VALUE, `$1$2$3${MASK}$3`)
+    .replace(JSON_KEY_VALUE, `$1${MASK}"`)
     .replace(IAM_SIGNATURE, `$1=${MASK}`);
   for (const secret of known) {
     if (out.includes(secret)) out = out.split(secret).join(MASK);

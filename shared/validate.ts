@@ -74,8 +74,13 @@ export function safeParse<T>(
 
 function join(path: string, key: string | number): string {
   if (typeof key === 'number') return `${path}[${key}]`;
+  // An empty key would leave the issue without a path.
+  if (key === '') return `${path}[""]`;
   return path ? `${path}.${key}` : key;
 }
+
+/** Keys whose values are masked even when the field is unknown (a password put where none belongs). */
+const SECRET_KEY = /pass(word)?|pwd|secret|token|credential|private/i;
 
 export interface StringOptions {
   minLength?: number;
@@ -318,6 +323,7 @@ export function object<S extends Shape>(shape: S, options: ObjectOptions = {}): 
               input[key],
               'is not a known field',
               suggestion ? `Did you mean "${suggestion}"?` : `Known fields: ${known.join(', ')}.`,
+              SECRET_KEY.test(key),
             );
             bad = true;
           }
