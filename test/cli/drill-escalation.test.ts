@@ -26,7 +26,7 @@ describe('pgwarden drill: waiting, escalation and cancellation', () => {
   });
 
   it('bad-password: cannot fix credentials, pages once at the escalation time, exits 1', async () => {
-    const { run, report } = await drill('bad-password', '--for', '8s', '--escalate-after', '3s');
+    const { run, report } = await drill('bad-password', '--for', '12s', '--escalate-after', '3s');
     expect(run.code).toBe(1);
     expect(report.outcome).toBe('escalated');
     const pages = report.pages.filter((p) => p.topic === 'pages' && p.subject.includes('CRITICAL'));
@@ -54,9 +54,10 @@ describe('pgwarden drill: waiting, escalation and cancellation', () => {
       '--long-query-after',
       '2s',
       '--escalate-after',
-      '4s',
+      '3s',
+      // Released well after the page is due, so the page is not a race on a loaded machine.
       '--for',
-      '7s',
+      '12s',
     );
     expect(run.code).toBe(1);
     expect(report.outcome).toBe('escalated');
