@@ -82,7 +82,7 @@ export const handler = lambdaHandler(logger, async (event, { signal, context, lo
     until,
     signal,
   );
-  const metrics = await sink.flush();
+  const metrics = await sink.flush(signal);
   const summary = summarize(report, metrics);
   log.info('monitor run complete', summary);
   return summary;
