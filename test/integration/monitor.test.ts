@@ -64,7 +64,8 @@ describe('monitor against a real PostgreSQL', () => {
     const names = new Set(h.metrics.samples.map((s) => s.name));
     for (const name of Object.keys(METRICS)) {
       // Published by other functions, or only when an incident is opened or fails to open.
-      if (['SessionsTerminated', 'IncidentsOpened', 'IncidentStartFailures', 'RdsEvents'].includes(name)) continue;
+      if (['SessionsTerminated', 'IncidentsOpened', 'IncidentStartFailures', 'RdsEvents'].includes(name))
+        continue;
       expect(names, name).toContain(name);
     }
     expect(h.metrics.samples.filter((s) => s.name === 'MonitorHeartbeat')).toHaveLength(report.ticks);
