@@ -207,6 +207,12 @@ describe('monitor function when AWS APIs fail', () => {
     ...overrides,
   });
   const scheduled = { source: 'aws.events', 'detail-type': 'Scheduled Event' };
+  /** The monitor's environment with tag discovery on (defaults authenticate discovered databases by IAM). */
+  const withDiscovery = () =>
+    environment({
+      PGWARDEN_DISCOVERY: '{}',
+      PGWARDEN_DEFAULTS: JSON.stringify({ auth: { iam: true, region: 'eu-west-1' } }),
+    });
 
   interface Summary {
     probes: number;
@@ -325,16 +331,7 @@ describe('monitor function when AWS APIs fail', () => {
       database('healthy');
       rdsMock.on(DescribeDBClustersCommand).rejects(fault());
       rdsMock.on(DescribeDBInstancesCommand).rejects(fault());
-      const run = await invoke(
-        await loadHandler(
-          'monitor',
-          environment({
-            PGWARDEN_DISCOVERY: '{}',
-            PGWARDEN_DEFAULTS: JSON.stringify({ auth: { iam: true, region: 'eu-west-1' } }),
-          }),
-        ),
-        scheduled,
-      );
+      const run = await invoke(await loadHandler('monitor', withDiscovery()), scheduled);
       expect(run.error).toBeUndefined();
       expect((run.value as Summary).targets).toEqual([
         expect.objectContaining({ targetId: 'orders', status: 'healthy' }),
@@ -348,16 +345,7 @@ describe('monitor function when AWS APIs fail', () => {
     cloudwatchMock.onAnyCommand().rejects(FAULTS[0][1]());
     sfnMock.onAnyCommand().rejects(FAULTS[0][1]());
     rdsMock.onAnyCommand().rejects(FAULTS[0][1]());
-    const run = await invoke(
-      await loadHandler(
-        'monitor',
-        environment({
-          PGWARDEN_DISCOVERY: '{}',
-          PGWARDEN_DEFAULTS: JSON.stringify({ auth: { iam: true, region: 'eu-west-1' } }),
-        }),
-      ),
-      scheduled,
-    );
+    const run = await invoke(await loadHandler('monitor', withDiscovery()), scheduled);
     expect(run.error).toBeUndefined();
     const summary = run.value as Summary;
     expect(summary.ticks).toBe(1);

@@ -5,7 +5,8 @@ import { LocalStepFunctions } from '../../shared/local/step-functions.ts';
 import { silentLogger } from '../../shared/logger.ts';
 import type { Trigger } from '../../shared/runbook/types.ts';
 import { DEFAULT_RUNBOOK_SETTINGS } from '../../shared/runbook/types.ts';
-import { DEFAULT_REMEDIATION, DEFAULT_THRESHOLDS, type Target } from '../../shared/target.ts';
+import type { Target } from '../../shared/target.ts';
+import { testTarget } from '../helpers/targets.ts';
 
 const HOLD = 'arn:aws:lambda:eu-west-1:123456789012:function:hold';
 
@@ -26,19 +27,7 @@ function harness() {
   return { sfn, deps, clock, finishAll };
 }
 
-const target: Target = {
-  id: 'orders-prod',
-  connection: {
-    host: 'db',
-    port: 5432,
-    database: 'app',
-    user: 'mon',
-    auth: { kind: 'iam', region: 'eu-west-1' },
-    tls: { mode: 'verify-full' },
-  },
-  thresholds: DEFAULT_THRESHOLDS,
-  remediation: DEFAULT_REMEDIATION,
-};
+const target: Target = testTarget('orders-prod');
 
 const trigger = (kind: Trigger['kind'], observedAt: string): Trigger => ({
   kind,
