@@ -119,7 +119,7 @@ export interface RunbookDeps {
   signal?: AbortSignal;
 }
 
-/** After acting on sessions, look again this soon (seconds), at most the recheck interval. */
+/** After acting on sessions, or while the pool is exhausted, look again this soon (seconds). */
 const SETTLE_SECONDS = 10;
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -383,7 +383,11 @@ function recordRemediation(
   return schedule(
     ctx,
     record,
-    acted > 0 ? Math.min(SETTLE_SECONDS, input.settings.recheckSeconds) : input.settings.recheckSeconds,
+    // Soon after acting (to verify), and soon while the pool is exhausted: the sessions holding it
+    // become eligible within seconds, and every minute lost is an outage for the application.
+    acted > 0 || record.pressure.active
+      ? Math.min(SETTLE_SECONDS, input.settings.recheckSeconds)
+      : input.settings.recheckSeconds,
   );
 }
 
