@@ -46,6 +46,11 @@ export interface PgWardenFunctionProps {
   readonly logRemovalPolicy?: RemovalPolicy;
   /** @default - unreserved */
   readonly reservedConcurrentExecutions?: number;
+  /**
+   * X-Ray tracing. PASS_THROUGH traces only invocations whose caller was traced.
+   * @default lambda.Tracing.ACTIVE
+   */
+  readonly tracing?: lambda.Tracing;
 }
 
 /**
@@ -123,7 +128,7 @@ export class PgWardenFunction extends Construct implements iam.IGrantable {
       memorySize: props.memorySize ?? 256,
       role: this.role,
       logGroup: this.logGroup,
-      tracing: lambda.Tracing.ACTIVE,
+      tracing: props.tracing ?? lambda.Tracing.ACTIVE,
       environment: { ...this.env },
       ...(props.reservedConcurrentExecutions !== undefined
         ? { reservedConcurrentExecutions: props.reservedConcurrentExecutions }
