@@ -115,7 +115,6 @@ export interface DrillReport {
 
 const MONITOR_ROLE = 'pgwarden_monitor';
 const APP_ROLE = 'pgwarden_drill_app';
-const SECRET_ID = 'local/pgwarden-monitor';
 const TARGET_ID = 'local';
 
 function secret(): string {
@@ -214,6 +213,8 @@ export class LocalSystem {
     await mkdir(settings.home, { recursive: true });
     await rm(join(settings.home, 'metrics.jsonl'), { force: true });
     const secrets = new LocalSecretsManager();
+    // A name of its own per system: resolved credentials are cached per secret name, process-wide.
+    const secretId = `local/pgwarden-monitor-${Math.random().toString(36).slice(2, 10)}`;
     let server: EmbeddedServer | undefined;
     let connection: ConnectionSpec;
     let app: FaultTarget;
@@ -222,8 +223,8 @@ export class LocalSystem {
       const spec = settings.databaseUrl;
       const password = spec.auth.kind === 'password' ? spec.auth.password : undefined;
       monitor = { user: spec.user ?? 'postgres', password: password ?? '' };
-      secrets.put(SECRET_ID, { username: monitor.user, ...(password ? { password } : {}) });
-      connection = { ...spec, auth: password ? { kind: 'secret', secretId: SECRET_ID } : { kind: 'none' } };
+      secrets.put(secretId, { username: monitor.user, ...(password ? { password } : {}) });
+      connection = { ...spec, auth: password ? { kind: 'secret', secretId: secretId } : { kind: 'none' } };
       app = { spec, credentials: { user: monitor.user, ...(password ? { password } : {}) } };
     } else {
       server = await startEmbeddedPostgres({
@@ -240,13 +241,13 @@ export class LocalSystem {
         await server.admin(`CREATE ROLE ${APP_ROLE} LOGIN PASSWORD '${appPassword}'`);
         await server.admin('CREATE TABLE pgwarden_drill (id int PRIMARY KEY, v int)');
         await server.admin(`GRANT ALL ON pgwarden_drill TO ${APP_ROLE}`);
-        secrets.put(SECRET_ID, { username: monitor.user, password: monitor.password });
+        secrets.put(secretId, { username: monitor.user, password: monitor.password });
         connection = {
           host: server.host,
           port: server.port,
           database: 'postgres',
           user: MONITOR_ROLE,
-          auth: { kind: 'secret', secretId: SECRET_ID },
+          auth: { kind: 'secret', secretId: secretId },
           tls: { mode: 'disable' },
         };
         app = {
