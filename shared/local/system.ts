@@ -224,7 +224,7 @@ export class LocalSystem {
       const password = spec.auth.kind === 'password' ? spec.auth.password : undefined;
       monitor = { user: spec.user ?? 'postgres', password: password ?? '' };
       secrets.put(secretId, { username: monitor.user, ...(password ? { password } : {}) });
-      connection = { ...spec, auth: password ? { kind: 'secret', secretId: secretId } : { kind: 'none' } };
+      connection = { ...spec, auth: password ? { kind: 'secret', secretId } : { kind: 'none' } };
       app = { spec, credentials: { user: monitor.user, ...(password ? { password } : {}) } };
     } else {
       server = await startEmbeddedPostgres({
@@ -247,7 +247,7 @@ export class LocalSystem {
           port: server.port,
           database: 'postgres',
           user: MONITOR_ROLE,
-          auth: { kind: 'secret', secretId: secretId },
+          auth: { kind: 'secret', secretId },
           tls: { mode: 'disable' },
         };
         app = {
