@@ -131,3 +131,22 @@ describe('tracker restart detection', () => {
     });
   });
 });
+
+describe('tracker after an outage', () => {
+  it('still reports the crash-restart when the probes failed through the recovery', () => {
+    const state = newTrackerState();
+    const started = { serverStartedAt: at(-3_600), backgroundStartedAt: at(-3_600) };
+    observe(state, healthy(0, started), thresholds);
+    for (const s of [1, 2, 3]) observe(state, failed(s, 'starting_up'), thresholds);
+    const verdict = observe(
+      state,
+      healthy(4, { ...started, backgroundStartedAt: at(1), crashRestartAt: at(1) }),
+      thresholds,
+    );
+    expect(verdict).toMatchObject({
+      status: 'unhealthy',
+      restarts: 1,
+      trigger: { findings: ['crash_restart'] },
+    });
+  });
+});
