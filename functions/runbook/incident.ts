@@ -71,6 +71,8 @@ export interface IncidentRecord {
   timeline: TimelineEntry[];
   decision: Decision;
   pressure: { active: boolean; reason?: string };
+  /** When the escalated (pool-pressure) policy first applied; cleared once the pool is healthy. */
+  pressureEngagedAt?: string;
   /** How long the next Wait lasts, and when it ends (the runbook's clock, not the execution's). */
   waitSeconds: number;
   wakeAt?: string;

@@ -32,6 +32,12 @@ export interface NodeInput {
   instanceError?: string;
   /** A StartDBInstance was already requested in this incident. */
   startRequested: boolean;
+  /**
+   * The escalated policy was already engaged in this incident (the pool was exhausted). It stays on
+   * until utilization is back under the alert threshold, so a first pass that frees only a few slots
+   * does not leave the pool stuck between the two thresholds.
+   */
+  pressureEngaged?: boolean;
 }
 
 const ok = (detail: string): NodeOutcome => ({ result: 'ok', detail, decision: 'continue' });
@@ -166,7 +172,7 @@ function network({ probe }: NodeInput): NodeOutcome {
   return fault(`${failureText(probe)}: ${hint[category] ?? explainCategory(category)}`);
 }
 
-function pool({ target, probe }: NodeInput): NodeOutcome {
+function pool({ target, probe, pressureEngaged }: NodeInput): NodeOutcome {
   const pressureAt = target.remediation.pressure.utilizationPct;
   if (!probe.ok) {
     if (probe.failure.category !== 'too_many_connections') return ok('no sign of an exhausted pool');
@@ -181,15 +187,17 @@ function pool({ target, probe }: NodeInput): NodeOutcome {
   const c = probe.connections;
   if (c.utilizationPct < target.thresholds.utilizationPct)
     return ok(`${c.total} of ${c.usable} usable slots in use (${c.utilizationPct}%)`);
-  const active = c.utilizationPct >= pressureAt;
+  const active = c.utilizationPct >= pressureAt || Boolean(pressureEngaged);
+  const reason =
+    c.utilizationPct >= pressureAt
+      ? `utilization ${c.utilizationPct}% ≥ ${pressureAt}%`
+      : `the pool was exhausted in this incident and is still at ${c.utilizationPct}% (≥ ${target.thresholds.utilizationPct}%)`;
   return {
     ...fault(
       `${c.total} of ${c.usable} usable slots in use (${c.utilizationPct}% ≥ ${target.thresholds.utilizationPct}%): ${c.idle} idle, ${c.idleInTransaction} idle in transaction, ${c.active} active; terminating idle sessions`,
       'remediate_pool',
     ),
-    pressure: active
-      ? { active: true, reason: `utilization ${c.utilizationPct}% ≥ ${pressureAt}%` }
-      : { active: false },
+    pressure: active ? { active: true, reason } : { active: false },
   };
 }
 

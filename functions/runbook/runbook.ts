@@ -263,10 +263,15 @@ async function node(
     instance,
     instanceError,
     startRequested: Boolean(record.startRequestedAt),
+    pressureEngaged: Boolean(record.pressureEngagedAt),
   });
   record.steps.push({ node: name, result: outcome.result, detail: outcome.detail, at: iso(now) });
   record.decision = outcome.decision;
   if (outcome.pressure) record.pressure = outcome.pressure;
+  if (name === 'pool') {
+    if (outcome.pressure?.active) record.pressureEngagedAt ??= iso(now);
+    else if (outcome.result === 'ok') delete record.pressureEngagedAt;
+  }
   if (outcome.result === 'fault' || outcome.result === 'waiting') {
     const known = record.found.some((f) => f.startsWith(`${name}: `));
     if (!known) {

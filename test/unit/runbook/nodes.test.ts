@@ -85,6 +85,22 @@ describe('runbook nodes', () => {
     expect(evaluateNode('pool', base).decision).toBe('continue');
   });
 
+  it('keeps the escalated policy after an exhaustion until the pool is back under the alert threshold', () => {
+    const halfway = snapshot({
+      connections: { ...snapshot().connections, total: 21, idle: 21, usable: 24, utilizationPct: 87.5 },
+    });
+    expect(evaluateNode('pool', { ...base, probe: halfway }).pressure).toEqual({ active: false });
+    const engaged = evaluateNode('pool', { ...base, probe: halfway, pressureEngaged: true });
+    expect(engaged).toMatchObject({ decision: 'remediate_pool', pressure: { active: true } });
+    expect(engaged.pressure?.reason).toContain(
+      'the pool was exhausted in this incident and is still at 87.5%',
+    );
+    expect(evaluateNode('pool', { ...base, pressureEngaged: true })).toMatchObject({
+      result: 'ok',
+      decision: 'continue',
+    });
+  });
+
   it.each([
     ['auth_failed', '28P01', 'rotated secret'],
     ['permission_denied', '42501', 'pg_monitor'],

@@ -81,3 +81,46 @@ describe('runbook record action', () => {
     expect((await recordWith(false)).waitSeconds).toBe(60);
   });
 });
+
+describe('runbook pool node across cycles', () => {
+  const connections = (total: number) => ({
+    total,
+    active: 0,
+    idle: total,
+    idleInTransaction: 0,
+    waiting: 0,
+    max: 30,
+    reserved: 6,
+    usable: 24,
+    utilizationPct: Math.round((total / 24) * 1_000) / 10,
+  });
+
+  async function poolNode(incident: IncidentRecord, total: number) {
+    const { snapshot } = await import('./fixtures.ts');
+    const state = {
+      incidentId: incident.incidentId,
+      target: target(),
+      trigger: { kind: 'probe', summary: 'pool exhausted', observedAt: '2026-11-26T10:00:00Z' },
+      settings: { escalateAfterSeconds: 1_200, recheckSeconds: 60, maxDurationSeconds: 14_400 },
+      incident,
+      probe: snapshot({ connections: connections(total) }),
+    };
+    return handleRunbook(
+      { action: 'node', node: 'pool', state },
+      deps(new ManualClock('2026-11-26T10:00:10Z')),
+    );
+  }
+
+  it('engages the escalated policy on exhaustion, keeps it while above the alert threshold, and drops it once healthy', async () => {
+    const exhausted = await poolNode(record(false), 24);
+    expect(exhausted.pressure.active).toBe(true);
+    expect(exhausted.pressureEngagedAt).toBe('2026-11-26T10:00:10.000Z');
+
+    const halfway = await poolNode(exhausted, 21);
+    expect(halfway).toMatchObject({ decision: 'remediate_pool', pressure: { active: true } });
+
+    const healthy = await poolNode(halfway, 4);
+    expect(healthy.decision).toBe('continue');
+    expect(healthy.pressureEngagedAt).toBeUndefined();
+  });
+});
