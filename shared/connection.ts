@@ -3,6 +3,7 @@
  * strictly TLS is verified. Parsed from a `postgres://` URL (CLI, local mode) or from configuration.
  */
 import type { Issue } from './errors.ts';
+import { redact, registerSecret } from './redact.ts';
 import { display } from './validate.ts';
 
 export const TLS_MODES = ['disable', 'require', 'verify-ca', 'verify-full'] as const;
@@ -65,8 +66,9 @@ export function parseDatabaseUrl(
 ): { ok: true; spec: ConnectionSpec } | { ok: false; issues: Issue[] } {
   const path = options.path ?? 'url';
   const issues: Issue[] = [];
+  // Messages quote parts of the URL (an sslmode, a scheme); none may carry its password.
   const fail = (problem: string, fix = FIX_URL, received = safeUrl(text)) => {
-    issues.push({ path, received, problem, fix });
+    issues.push({ path, received, problem: redact(problem), fix });
     return { ok: false as const, issues };
   };
   let url: URL;
@@ -88,6 +90,7 @@ export function parseDatabaseUrl(
   if (!user) return fail('has no user', 'Add the login role: postgres://USER@HOST/DATABASE.');
   const database = (pathname as string).replace(/^\//, '') || user;
   const password = urlPassword || options.passwordFallback;
+  registerSecret(password);
 
   const sslmode = url.searchParams.get('sslmode') ?? 'verify-full';
   if (!(TLS_MODES as readonly string[]).includes(sslmode)) {
@@ -120,7 +123,7 @@ export function safeUrl(text: string): string {
   try {
     const url = new URL(text);
     if (url.password) url.password = '***';
-    return display(url.toString());
+    return display(redact(url.toString()));
   } catch {
     // Unparseable: whatever follows "user:" may be a password, up to the last "@" or, with none, the end.
     return display(

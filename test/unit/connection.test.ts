@@ -58,3 +58,12 @@ describe('parseDatabaseUrl', () => {
     expect(safeUrl('postgres://u:hunter22@h/d')).not.toContain('hunter22');
   });
 });
+
+describe('parseDatabaseUrl and the password', () => {
+  it('masks the password wherever an issue quotes part of the URL', () => {
+    const url = 'postgres://mon:Sup3r-s3cret-pw@db/app?sslmode=postgres://mon:Sup3r-s3cret-pw@db/app';
+    const parsed = parseDatabaseUrl(url);
+    expect(parsed.ok).toBe(false);
+    expect(JSON.stringify(parsed)).not.toContain('Sup3r-s3cret-pw');
+  });
+});
