@@ -10,6 +10,7 @@
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { seededRandom, sleep } from '../../bench/support.ts';
 import { DEFAULT_MONITOR_SETTINGS, type MonitorState, runMonitor } from '../../functions/monitor/monitor.ts';
 import { newTrackerState, observe, type Status } from '../../functions/monitor/tracker.ts';
 import { systemClock } from '../../shared/clock.ts';
@@ -53,20 +54,8 @@ const HANDLE_TOLERANCE = 5;
 const HEAP_TOLERANCE_MB = 25;
 const RSS_TOLERANCE_MB = 100;
 
-/** mulberry32: a small seeded generator, so a failing run can be replayed with --seed. */
-function random(state: number): () => number {
-  let a = state >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
-const rand = random(seed);
+const rand = seededRandom(seed);
 const between = (min: number, max: number) => min + Math.floor(rand() * (max - min));
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
