@@ -51,19 +51,9 @@ export class CredentialsError extends PgWardenError {
   override name = 'CredentialsError';
 }
 
-/** An event names a target this deployment does not monitor. */
-export class UnknownTargetError extends PgWardenError {
-  override name = 'UnknownTargetError';
-}
-
 /** A function invoked through the Lambda API failed or returned something unusable. */
 export class InvocationError extends PgWardenError {
   override name = 'InvocationError';
-}
-
-/** The caller's deadline passed before the work could finish. */
-export class DeadlineExceededError extends PgWardenError {
-  override name = 'DeadlineExceededError';
 }
 
 /** Renders any thrown value as a one-line message, never a stack. */
