@@ -180,7 +180,6 @@ export class CloudWatchSink implements MetricSink {
 /** Keeps samples in memory; tests and local mode read them back. */
 export class MemorySink implements MetricSink {
   readonly samples: Sample[] = [];
-  readonly flushed: MetricDatum[][] = [];
   private pending: Sample[] = [];
 
   add(samples: readonly Sample[]): void {
@@ -192,7 +191,6 @@ export class MemorySink implements MetricSink {
     const datums = toDatums(this.pending);
     this.pending = [];
     const batches = chunk(datums, MAX_DATUMS_PER_CALL);
-    this.flushed.push(...batches);
     return { sent: datums.length, calls: batches.length, failed: 0 };
   }
 }
