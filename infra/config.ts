@@ -10,6 +10,7 @@ import type { IConstruct } from 'constructs';
 import { formatDuration, parseDuration } from '../shared/duration.ts';
 import { ConfigError, type Issue } from '../shared/errors.ts';
 import { type Fleet, type FleetDocument, type FleetInput, fleetInput, parseFleet } from '../shared/fleet.ts';
+import { clockSchema, RUNBOOK_CLOCK, runbookClockIssues } from '../shared/runbook/settings.ts';
 import {
   array,
   boolean,
@@ -108,9 +109,9 @@ const schedulesInput = object({
 });
 
 const escalationInput = object({
-  escalateAfter: withDefault(duration({ minMs: 10_000, maxMs: 86_400_000 }), 1_200_000),
-  recheckEvery: withDefault(duration({ minMs: 1_000, maxMs: 3_600_000 }), 60_000),
-  maxDuration: withDefault(duration({ minMs: 60_000, maxMs: 7 * 86_400_000 }), 14_400_000),
+  escalateAfter: clockSchema('escalateAfter'),
+  recheckEvery: clockSchema('recheckEvery'),
+  maxDuration: clockSchema('maxDuration'),
 });
 
 const alarmsInput = object({
@@ -157,9 +158,9 @@ export const configInput = object({
   ),
   schedules: withDefault(schedulesInput, { cadence: 10_000, sweepEvery: 300_000 }),
   escalation: withDefault(escalationInput, {
-    escalateAfter: 1_200_000,
-    recheckEvery: 60_000,
-    maxDuration: 14_400_000,
+    escalateAfter: RUNBOOK_CLOCK.escalateAfter.defaultMs,
+    recheckEvery: RUNBOOK_CLOCK.recheckEvery.defaultMs,
+    maxDuration: RUNBOOK_CLOCK.maxDuration.defaultMs,
   }),
   alarms: withDefault(alarmsInput, { probeFailingMinutes: 3 }),
   access: withDefault(accessInput, { secretArns: [], kmsKeyArns: [], iamDbUsers: [] }),
@@ -341,20 +342,17 @@ function crossChecks(input: ConfigInput, fleet: Fleet): Issue[] {
       fix: 'Set "fleet.defaults.user", or list the users your pgwarden:user tags name in "access.iamDbUsers".',
     });
   const { escalateAfter, maxDuration, recheckEvery } = input.escalation;
-  if (escalateAfter >= maxDuration)
-    issues.push({
-      path: `${ROOT}.escalation.escalateAfter`,
-      received: JSON.stringify(durationText(escalateAfter)),
-      problem: `is not shorter than maxDuration (${durationText(maxDuration)}), so nobody would ever be paged`,
-      fix: 'Make "escalateAfter" shorter than "maxDuration".',
-    });
-  if (recheckEvery > escalateAfter)
-    issues.push({
-      path: `${ROOT}.escalation.recheckEvery`,
-      received: JSON.stringify(durationText(recheckEvery)),
-      problem: `is longer than escalateAfter (${durationText(escalateAfter)})`,
-      fix: 'Recheck at least once before escalating.',
-    });
+  issues.push(
+    ...runbookClockIssues(
+      { escalateAfterMs: escalateAfter, recheckEveryMs: recheckEvery, maxDurationMs: maxDuration },
+      {
+        escalateAfter: `${ROOT}.escalation.escalateAfter`,
+        recheckEvery: `${ROOT}.escalation.recheckEvery`,
+        maxDuration: `${ROOT}.escalation.maxDuration`,
+      },
+      (ms) => JSON.stringify(durationText(ms)),
+    ),
+  );
   return issues;
 }
 

@@ -38,7 +38,7 @@ const env = parseEnvironment(
   'monitor',
 );
 const fleet = fleetFromEnvironment(process.env, 'monitor');
-const runbookSettings = runbookSettingsFrom(env);
+const runbookSettings = runbookSettingsFrom(env, 'monitor');
 const lambda = new LambdaClient({});
 const cloudwatch = new CloudWatchClient({});
 const sfn = new SFNClient({});

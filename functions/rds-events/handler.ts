@@ -18,7 +18,7 @@ const env = parseEnvironment(
   'rds-events',
 );
 const fleet = fleetFromEnvironment(process.env, 'rds-events');
-const settings = runbookSettingsFrom(env);
+const settings = runbookSettingsFrom(env, 'rds-events');
 const cloudwatch = new CloudWatchClient({});
 const sfn = new SFNClient({});
 const rds = new RDSClient({});
