@@ -98,6 +98,7 @@ export class PgWardenStack extends Stack {
       probe: this.functions.probe.function,
       remediate: this.functions.remediate.function,
       runbook: this.functions.runbook.function,
+      topics: [this.notifications.pages, this.notifications.notifications],
       logExecutionData: config.stateMachineLogsIncludeData,
       logRetention,
       logRemovalPolicy: removalPolicy,

@@ -1,6 +1,5 @@
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { RDSClient } from '@aws-sdk/client-rds';
-import { SNSClient } from '@aws-sdk/client-sns';
 import { systemClock } from '../../shared/clock.ts';
 import { createLambdaLogger, lambdaHandler, parseEnvironment } from '../../shared/lambda.ts';
 import { string } from '../../shared/validate.ts';
@@ -19,7 +18,6 @@ const env = parseEnvironment(
   process.env,
   'runbook',
 );
-const sns = new SNSClient({});
 const rds = new RDSClient({});
 const cloudwatch = new CloudWatchClient({});
 
@@ -28,7 +26,6 @@ export const handler = lambdaHandler(logger, async (event, { signal, log }) => {
   if (typeof state?.incidentId === 'string') logger.setCorrelationId(state.incidentId);
   if (typeof state?.target?.id === 'string') logger.appendKeys({ targetId: state.target.id });
   return handleRunbook(event, {
-    sns,
     rds,
     cloudwatch,
     topics: { pages: env.PGWARDEN_PAGES_TOPIC_ARN, notifications: env.PGWARDEN_NOTIFICATIONS_TOPIC_ARN },

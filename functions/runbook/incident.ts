@@ -2,7 +2,8 @@
  * The incident record the workflow carries from state to state. Every list is bounded: Step Functions
  * payloads stop at 256 KB, and an incident may run for hours.
  */
-import type { RunbookNode } from '../../shared/runbook/definition.ts';
+import type { PublishCommandInput } from '@aws-sdk/client-sns';
+import type { OutboxSlot, RunbookNode } from '../../shared/runbook/definition.ts';
 
 export type StepResult = 'ok' | 'fault' | 'waiting' | 'skipped';
 
@@ -83,6 +84,11 @@ export interface IncidentRecord {
   evidence?: Evidence;
   /** Instance start requested (once per incident). */
   startRequestedAt?: string;
+  /**
+   * Messages this task composed for the state machine to publish, by slot; once published, a slot holds
+   * the receipt instead. Never carried past the next task: each task starts with an empty outbox.
+   */
+  outbox?: Partial<Record<OutboxSlot, PublishCommandInput | { MessageId?: string }>>;
 }
 
 export const LIMITS = { found: 20, actions: 30, timeline: 60 } as const;

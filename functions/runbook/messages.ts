@@ -3,7 +3,7 @@
  * and is structured for machines: a per-protocol JSON document for SQS, Lambda and HTTPS subscribers,
  * and message attributes to filter on.
  */
-import { PublishCommand, type PublishCommandInput, type SNSClient } from '@aws-sdk/client-sns';
+import type { PublishCommandInput } from '@aws-sdk/client-sns';
 import { describeConnection } from '../../shared/connection.ts';
 import { formatDuration } from '../../shared/duration.ts';
 import type { IntegrityResult } from '../../shared/probe/integrity.ts';
@@ -267,6 +267,8 @@ export function failedNotice(
   record: IncidentRecord | undefined,
   error: { Error?: string; Cause?: string },
   executionArn?: string,
+  /** The page was composed but SNS did not confirm taking it: this message stands in for it. */
+  pageNotSent = false,
 ): Notice {
   const cause = redact(
     `${error.Error ?? 'Error'}: ${typeof error.Cause === 'string' ? error.Cause : JSON.stringify(error.Cause ?? '')}`,
@@ -283,6 +285,9 @@ export function failedNotice(
       `Incident ${input.incidentId}${record ? `, opened ${record.openedAt}` : ''}`,
       `Target: ${input.target.id} (${describeConnection(input.target.connection)})`,
       `Trigger: ${input.trigger.kind}: ${input.trigger.summary}`,
+      ...(pageNotSent
+        ? [`The page for this incident could not be confirmed as sent; this message goes to on-call instead.`]
+        : []),
       `Failure: ${cause}`,
       ...(record
         ? ['', 'Last check:', ...stepsBlock(record.steps), '', 'What was tried:', ...actionsBlock(record)]
@@ -301,7 +306,10 @@ export function failedNotice(
   };
 }
 
-/** SNS Publish input: email gets the text, machine protocols get the JSON document. */
+/**
+ * SNS Publish input: email gets the text, machine protocols get the JSON document. The state machine
+ * sends it as it is (the `sns:publish` integration takes the same fields).
+ */
 export function publishInput(topicArn: string, notice: Notice): PublishCommandInput {
   const json = JSON.stringify({ subject: notice.subject, severity: notice.severity, ...notice.data });
   const text = redact(notice.text);
@@ -325,13 +333,4 @@ export function publishInput(topicArn: string, notice: Notice): PublishCommandIn
       'pgwarden.incident': { DataType: 'String', StringValue: String(notice.data.incidentId ?? '') },
     },
   };
-}
-
-export async function publish(
-  sns: Pick<SNSClient, 'send'>,
-  topicArn: string,
-  notice: Notice,
-  signal?: AbortSignal,
-): Promise<void> {
-  await sns.send(new PublishCommand(publishInput(topicArn, notice)), signal ? { abortSignal: signal } : {});
 }

@@ -1,18 +1,18 @@
 /**
  * The runbook function: every Task of the incident workflow that is not SQL. It keeps the incident
  * record, judges each node of the decision tree, keeps the clock (escalation, verify cadence, maximum
- * duration) from its own injectable clock, gathers evidence, and publishes the notices and the page.
+ * duration) from its own injectable clock, gathers evidence, and composes the notices and the page
+ * into the record's outbox, which the state machine publishes (see shared/runbook/definition.ts).
  */
 import type { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { type RDSClient, StartDBClusterCommand, StartDBInstanceCommand } from '@aws-sdk/client-rds';
-import type { SNSClient } from '@aws-sdk/client-sns';
 import type { Clock } from '../../shared/clock.ts';
 import { describeError, ValidationError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { IntegrityResult } from '../../shared/probe/integrity.ts';
 import type { ProbeResult } from '../../shared/probe/probe.ts';
 import type { RemediationResult } from '../../shared/remediation/remediate.ts';
-import { RUNBOOK_NODES, type RunbookNode } from '../../shared/runbook/definition.ts';
+import { type OutboxSlot, RUNBOOK_NODES, type RunbookNode } from '../../shared/runbook/definition.ts';
 import { DEFAULT_RUNBOOK_SETTINGS, type RunbookInput, TRIGGER_KINDS } from '../../shared/runbook/types.ts';
 import {
   DEFAULT_REMEDIATION,
@@ -39,7 +39,7 @@ import {
   type Notice,
   openedNotice,
   pageNotice,
-  publish,
+  publishInput,
   resolvedNotice,
 } from './messages.ts';
 import { evaluateNode, type InstanceStatus } from './nodes.ts';
@@ -110,7 +110,6 @@ const requestSchema = object({
 });
 
 export interface RunbookDeps {
-  sns: Pick<SNSClient, 'send'>;
   rds: Pick<RDSClient, 'send'>;
   cloudwatch: Pick<CloudWatchClient, 'send'>;
   topics: { pages: string; notifications: string };
@@ -145,6 +144,8 @@ export async function handleRunbook(event: unknown, deps: RunbookDeps): Promise<
     ]);
   }
   const record = state.incident ? structuredClone(state.incident) : undefined;
+  // What the previous task composed has been published (or failed with it) by now.
+  if (record) delete record.outbox;
   const ctx: Context = { input, target, now, deps, executionArn: request.executionArn };
 
   switch (action) {
@@ -193,10 +194,10 @@ interface Context {
   executionArn: string | undefined;
 }
 
-async function send(ctx: Context, notice: Notice): Promise<void> {
-  const topicArn = ctx.deps.topics[notice.topic];
-  await publish(ctx.deps.sns, topicArn, notice, ctx.deps.signal);
-  ctx.deps.logger.info('notice published', {
+/** Puts a message in the record's outbox, for the state machine's publishing state of that slot. */
+function compose(ctx: Context, record: IncidentRecord, slot: OutboxSlot, notice: Notice): void {
+  record.outbox = { ...record.outbox, [slot]: publishInput(ctx.deps.topics[notice.topic], notice) };
+  ctx.deps.logger.info('notice composed', {
     incidentId: ctx.input.incidentId,
     kind: notice.kind,
     topic: notice.topic,
@@ -204,7 +205,7 @@ async function send(ctx: Context, notice: Notice): Promise<void> {
   });
 }
 
-async function open(ctx: Context): Promise<IncidentRecord> {
+function open(ctx: Context): IncidentRecord {
   const { input, now } = ctx;
   const record: IncidentRecord = {
     incidentId: input.incidentId,
@@ -224,7 +225,7 @@ async function open(ctx: Context): Promise<IncidentRecord> {
     paged: false,
   };
   addTimeline(record, record.openedAt, `opened by ${input.trigger.kind}: ${input.trigger.summary}`);
-  await send(ctx, openedNotice(input, record, ctx.executionArn));
+  compose(ctx, record, 'opened', openedNotice(input, record, ctx.executionArn));
   return record;
 }
 
@@ -439,10 +440,15 @@ async function startInstance(ctx: Context, record: IncidentRecord): Promise<Inci
   return schedule(ctx, record, input.settings.recheckSeconds);
 }
 
-async function page(ctx: Context, record: IncidentRecord): Promise<IncidentRecord> {
+/**
+ * Composes the page and marks the incident paged. Composing has no side effect, so a retry of this task
+ * cannot page twice; if the page is then not published, the workflow clears `paged` and the failure
+ * notice goes to on-call instead.
+ */
+function page(ctx: Context, record: IncidentRecord): IncidentRecord {
   const { input, now } = ctx;
   if (!record.paged) {
-    await send(ctx, pageNotice(input, record, now, ctx.executionArn));
+    compose(ctx, record, 'page', pageNotice(input, record, now, ctx.executionArn));
     record.paged = true;
     record.pagedAt = iso(now);
     addTimeline(record, record.pagedAt, 'paged on-call');
@@ -466,28 +472,34 @@ async function resolve(
   if (target.rds && !record.evidence) record.evidence = await gatherEvidence(target, deps, now);
   const summary = integrity && 'ok' in integrity ? integrity : undefined;
   const notice = resolvedNotice(input, record, now, summary, ctx.executionArn);
-  await send(ctx, notice);
-  if (record.paged) await send(ctx, { ...notice, topic: 'pages' });
+  compose(ctx, record, 'resolved', notice);
+  if (record.paged) compose(ctx, record, 'resolvedOnCall', { ...notice, topic: 'pages' });
   return record;
 }
 
-async function final(ctx: Context, record: IncidentRecord): Promise<IncidentRecord> {
+function final(ctx: Context, record: IncidentRecord): IncidentRecord {
   const { input, now } = ctx;
   record.status = 'unresolved';
   record.endedAt = iso(now);
   record.decision = 'final';
   addTimeline(record, record.endedAt, 'maximum duration reached; verification stopped');
-  await send(ctx, finalNotice(input, record, now, ctx.executionArn));
+  compose(ctx, record, 'final', finalNotice(input, record, now, ctx.executionArn));
   return record;
 }
 
-async function failed(
+function failed(
   ctx: Context,
   record: IncidentRecord | undefined,
   error: TaskError,
-): Promise<IncidentRecord> {
+  pageNotSent = false,
+): IncidentRecord {
   const { input, now } = ctx;
-  await send(ctx, failedNotice(input, record, error, ctx.executionArn));
+  if (record && pageNotSent) {
+    // The page was composed but SNS did not take it: on-call has not been told, and must be now.
+    record.paged = false;
+    delete record.pagedAt;
+    record.timeline = record.timeline.filter((t) => t.text !== 'paged on-call');
+  }
   const out: IncidentRecord = record ?? {
     incidentId: input.incidentId,
     targetId: input.target.id,
@@ -508,6 +520,7 @@ async function failed(
   out.status = 'failed';
   out.endedAt = iso(now);
   addTimeline(out, out.endedAt, `runbook failed: ${error.Error ?? 'error'}`);
+  compose(ctx, out, 'failed', failedNotice(input, record, error, ctx.executionArn, pageNotSent));
   return out;
 }
 
@@ -560,5 +573,7 @@ async function failedLeniently(event: unknown, deps: RunbookDeps): Promise<Incid
     raw.incident && typeof raw.incident === 'object' && Array.isArray(raw.incident.steps)
       ? structuredClone(raw.incident)
       : undefined;
-  return failed(ctx, record, raw.error && typeof raw.error === 'object' ? raw.error : {});
+  if (record) delete record.outbox;
+  const error = raw.error && typeof raw.error === 'object' ? raw.error : {};
+  return failed(ctx, record, error, (event as { pageNotSent?: unknown }).pageNotSent === true);
 }

@@ -1,6 +1,7 @@
 import { RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { RUNBOOK_PLACEHOLDERS, runbookDefinition } from '../../shared/runbook/definition.ts';
@@ -12,6 +13,11 @@ export interface RunbookProps {
   readonly remediate: lambda.IFunction;
   /** The runbook's logic: evidence, decisions, notifications, escalation. */
   readonly runbook: lambda.IFunction;
+  /**
+   * The topics the runbook's messages go to. The state machine publishes them itself (the runbook
+   * function only composes them), so it may publish to these, and use their key.
+   */
+  readonly topics: readonly sns.ITopic[];
   /**
    * The Amazon States Language definition, with `${ProbeFunctionArn}`, `${RemediateFunctionArn}` and
    * `${RunbookFunctionArn}` placeholders for the three functions.
@@ -33,7 +39,7 @@ export interface RunbookProps {
 /**
  * The incident runbook as a Standard Step Functions state machine: the same definition the workflow
  * tests and local mode run, with its three Lambda tasks bound to the deployed functions. Its role can
- * invoke exactly those three functions.
+ * invoke exactly those three functions and publish to the runbook's topics.
  */
 export class Runbook extends Construct {
   public readonly stateMachine: sfn.StateMachine;
@@ -65,8 +71,14 @@ export class Runbook extends Construct {
       },
     });
     for (const fn of [props.probe, props.remediate, props.runbook]) fn.grantInvoke(this.stateMachine);
+    for (const topic of props.topics) topic.grantPublish(this.stateMachine);
 
     const role = this.stateMachine.role;
+    Validations.of(role).acknowledge({
+      id: 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
+      reason:
+        'Publishing to a KMS-encrypted topic needs the GenerateDataKey family on the topics’ own key, which is the only key named.',
+    });
     Validations.of(role).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason:

@@ -4,12 +4,13 @@
  * the local services. With virtual waits every Wait lasts no time and the runbook's clock jumps to
  * the moment it was waiting for, so a twenty-minute escalation plays out in milliseconds.
  */
+import { PublishCommand, type PublishCommandInput, type SNSClient } from '@aws-sdk/client-sns';
 import { handleProbe } from '../../functions/probe/probe.ts';
 import { handleRemediate } from '../../functions/remediate/remediate.ts';
 import { handleRunbook, type RunbookDeps } from '../../functions/runbook/runbook.ts';
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../logger.ts';
-import { RUNBOOK_PLACEHOLDERS, runbookDefinition } from '../runbook/definition.ts';
+import { RUNBOOK_PLACEHOLDERS, runbookDefinition, SNS_PUBLISH } from '../runbook/definition.ts';
 import { LocalStepFunctions, type LocalStepFunctionsOptions } from './step-functions.ts';
 
 export const LOCAL_ACCOUNT = '000000000000';
@@ -20,6 +21,9 @@ export const LOCAL_FUNCTIONS = {
   remediate: `arn:aws:lambda:${LOCAL_REGION}:${LOCAL_ACCOUNT}:function:pgwarden-remediate`,
   runbook: `arn:aws:lambda:${LOCAL_REGION}:${LOCAL_ACCOUNT}:function:pgwarden-runbook`,
 } as const;
+
+/** What a Task state calls: one of the three functions, or SNS through the state machine's integration. */
+export type LocalResource = keyof typeof LOCAL_FUNCTIONS | 'sns';
 
 export const LOCAL_TOPICS = {
   pages: `arn:aws:sns:${LOCAL_REGION}:${LOCAL_ACCOUNT}:pgwarden-pages`,
@@ -59,16 +63,17 @@ export interface LocalWorkflowOptions {
   logger: Logger;
   /** Secrets Manager (the local one holds the embedded server's password). */
   secrets: { send(command: unknown): Promise<unknown> };
-  sns: RunbookDeps['sns'];
+  /** What the state machine's `sns:publish` states publish to. */
+  sns: Pick<SNSClient, 'send'>;
   rds: RunbookDeps['rds'];
   cloudwatch: RunbookDeps['cloudwatch'];
   /** `virtual`: Waits take no time and the clock (which must have `set`) jumps to the wake-up time. */
   waits: 'real' | 'virtual';
   /** Called before every runbook task with the time it runs at (tests change the world here). */
   beforeRunbookTask?: (now: number, event: { action: string; node?: string }) => Promise<void>;
-  /** Wraps each function core (tests inject task failures). */
+  /** Wraps each function core and the SNS integration (tests inject task failures). */
   wrap?: (
-    fn: keyof typeof LOCAL_FUNCTIONS,
+    fn: LocalResource,
     call: (payload: unknown) => Promise<unknown>,
   ) => (payload: unknown) => Promise<unknown>;
   probeConfig?: { connectTimeoutMs: number; statementTimeoutMs: number };
@@ -99,7 +104,6 @@ export function createLocalWorkflow(options: LocalWorkflowOptions): LocalStepFun
       ...(event.node ? { node: event.node } : {}),
     });
     return handleRunbook(payload, {
-      sns: options.sns,
       rds: options.rds,
       cloudwatch: options.cloudwatch,
       topics: LOCAL_TOPICS,
@@ -107,8 +111,17 @@ export function createLocalWorkflow(options: LocalWorkflowOptions): LocalStepFun
       logger,
     });
   };
-  const wrap =
-    options.wrap ?? ((_: keyof typeof LOCAL_FUNCTIONS, call: (payload: unknown) => Promise<unknown>) => call);
+  const publish = async (parameters: unknown) => {
+    try {
+      const out = await options.sns.send(new PublishCommand(parameters as PublishCommandInput));
+      return { MessageId: out.MessageId };
+    } catch (error) {
+      // As Step Functions names a service's errors in its optimized integrations: SNS.<exception>.
+      if (error instanceof Error) error.name = `SNS.${error.name}`;
+      throw error;
+    }
+  };
+  const wrap = options.wrap ?? ((_: LocalResource, call: (payload: unknown) => Promise<unknown>) => call);
   const virtual = options.waits === 'virtual';
   return new LocalStepFunctions({
     definition,
@@ -117,6 +130,7 @@ export function createLocalWorkflow(options: LocalWorkflowOptions): LocalStepFun
       [LOCAL_FUNCTIONS.probe]: wrap('probe', probe),
       [LOCAL_FUNCTIONS.remediate]: wrap('remediate', remediate),
       [LOCAL_FUNCTIONS.runbook]: wrap('runbook', runbook),
+      [SNS_PUBLISH]: wrap('sns', publish),
     },
     clock,
     ...(virtual

@@ -6,6 +6,11 @@
  *
  * Time is never read from `$$.Execution.StartTime`: the runbook function decides every wait and records
  * when it wakes, from its own (injectable) clock.
+ *
+ * Messages go out exactly once: the runbook function only composes them (a task free of side effects,
+ * safe to retry), and the state machine publishes them through the `sns:publish` integration, retrying
+ * only the errors with which SNS refused the message. A task that publishes and then times out would
+ * publish again on its retry; a refusal cannot have been delivered.
  */
 
 /** Names substituted with the functions' ARNs (CloudFormation `DefinitionSubstitutions`). */
@@ -34,14 +39,38 @@ export const REMEDIATION_STATES = {
   CancelQueries: ['cancel_queries'],
 } as const;
 
+/** Step Functions' optimized SNS integration: the state machine itself calls Publish. */
+export const SNS_PUBLISH = 'arn:aws:states:::sns:publish';
+
+/**
+ * The messages the runbook function composes into `incident.outbox`, one slot per publishing state.
+ * The function fills a slot with the Publish input; the state that publishes it replaces it with the
+ * receipt, so a message is not carried for the rest of the incident.
+ */
+export const OUTBOX_SLOTS = ['opened', 'page', 'resolved', 'resolvedOnCall', 'final', 'failed'] as const;
+export type OutboxSlot = (typeof OUTBOX_SLOTS)[number];
+
+/**
+ * The errors with which SNS answers that it did not take a message (throttling, its own internal error,
+ * throttling by the topic's KMS key): publishing again cannot deliver it twice. The optimized
+ * integration names a service's errors `SNS.<exception>`. Anything else (a timeout, a dropped
+ * connection) may have followed a delivery and is never retried.
+ */
+export const NOT_PUBLISHED = [
+  'SNS.ThrottledException',
+  'SNS.InternalErrorException',
+  'SNS.KMSThrottlingException',
+] as const;
+
 type State = Record<string, unknown>;
 
 const placeholder = (name: string) => `\${${name}}`;
 
 /**
- * Transient failures worth retrying with backoff: throttling, Lambda service hiccups, timeouts. The
- * throttling names are each service's own: `ThrottlingException` (Step Functions, CloudWatch JSON),
- * `Throttling` (RDS, CloudWatch query), `ThrottledException` (SNS Publish, which pages go through),
+ * Transient failures of a function task worth retrying with backoff: throttling, Lambda service
+ * hiccups, timeouts. Every function task is safe to run twice (none publishes; a destructive action
+ * re-checks the state it acts on). The throttling names are each service's own:
+ * `ThrottlingException` (Step Functions, CloudWatch JSON), `Throttling` (RDS, CloudWatch query),
  * `TooManyRequestsException` (Lambda).
  */
 const RETRY = [
@@ -56,7 +85,6 @@ const RETRY = [
       'States.Timeout',
       'ThrottlingException',
       'Throttling',
-      'ThrottledException',
       'TooManyRequestsException',
       'ServiceUnavailable',
       'InternalFailure',
@@ -88,6 +116,51 @@ function runbookTask(
     Retry: RETRY,
     Catch: CATCH_ALL(catchTo),
     Next: next,
+  };
+}
+
+/** Publishes the message composed in `incident.outbox.<slot>`. */
+function publishTask(slot: OutboxSlot, next: string, catchTo: string): State {
+  const message = `$.incident.outbox.${slot}`;
+  return {
+    Type: 'Task',
+    Resource: SNS_PUBLISH,
+    Parameters: {
+      'TopicArn.$': `${message}.TopicArn`,
+      'Subject.$': `${message}.Subject`,
+      'Message.$': `${message}.Message`,
+      'MessageStructure.$': `${message}.MessageStructure`,
+      'MessageAttributes.$': `${message}.MessageAttributes`,
+    },
+    ResultSelector: { 'MessageId.$': '$.MessageId' },
+    ResultPath: message,
+    TimeoutSeconds: 60,
+    Retry: [
+      {
+        ErrorEquals: [...NOT_PUBLISHED],
+        IntervalSeconds: 2,
+        MaxAttempts: 5,
+        BackoffRate: 2,
+        MaxDelaySeconds: 30,
+        JitterStrategy: 'FULL',
+      },
+    ],
+    Catch: CATCH_ALL(catchTo),
+    Next: next,
+  };
+}
+
+/** Composes the notice that the runbook failed (into `incident.outbox.failed`), whatever the state. */
+function failureTask(extra: Record<string, unknown> = {}): State {
+  return {
+    Type: 'Task',
+    Resource: placeholder(RUNBOOK_PLACEHOLDERS.runbook),
+    Parameters: { action: 'failed', ...extra, 'state.$': '$', 'executionArn.$': '$$.Execution.Id' },
+    ResultPath: '$.incident',
+    TimeoutSeconds: 90,
+    Retry: RETRY,
+    Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: null, Next: 'RunbookCrashed' }],
+    Next: 'PublishFailure',
   };
 }
 
@@ -163,7 +236,8 @@ function decisionChoice(choices: Record<string, string>, fallback: string): Stat
 export function runbookDefinition(): Record<string, unknown> {
   const states: Record<string, State> = {};
 
-  states.OpenIncident = runbookTask('open', 'ProbeDatabase');
+  states.OpenIncident = runbookTask('open', 'PublishOpened');
+  states.PublishOpened = publishTask('opened', 'ProbeDatabase', 'RunbookFailed');
   states.ProbeDatabase = probeTask('CheckRunning', 'health', '$.probe', 'RunbookFailed');
 
   // The decision tree: one node per state, each recorded by the runbook function.
@@ -195,8 +269,11 @@ export function runbookDefinition(): Record<string, unknown> {
   states.EvaluateIncident = runbookTask('evaluate', 'AfterEvaluation');
   states.AfterEvaluation = decisionChoice({ page: 'GatherEvidence', final: 'FinalNotice' }, 'WaitToRecheck');
   // Evidence that cannot be gathered must not hold the page back.
-  states.GatherEvidence = runbookTask('evidence', 'PageOnCall', {}, 'PageOnCall');
-  states.PageOnCall = runbookTask('page', 'WaitToRecheck');
+  states.GatherEvidence = runbookTask('evidence', 'ComposePage', {}, 'ComposePage');
+  states.ComposePage = runbookTask('page', 'PageOnCall');
+  states.PageOnCall = publishTask('page', 'WaitToRecheck', 'PageNotSent');
+  // SNS refused the page, or the call failed: on-call was not told, so the failure notice pages.
+  states.PageNotSent = failureTask({ pageNotSent: true });
   states.WaitToRecheck = { Type: 'Wait', SecondsPath: '$.incident.waitSeconds', Next: 'ProbeDatabase' };
 
   // Healthy again: integrity summary, resolution notice.
@@ -207,23 +284,24 @@ export function runbookDefinition(): Record<string, unknown> {
     'ResolveIncident',
     '$.integrity',
   );
-  states.ResolveIncident = runbookTask('resolve', 'IncidentResolved');
+  states.ResolveIncident = runbookTask('resolve', 'PublishResolution');
+  states.PublishResolution = publishTask('resolved', 'ResolvedAfterPage', 'RunbookFailed');
+  // On-call, once paged, hears of the resolution too.
+  states.ResolvedAfterPage = {
+    Type: 'Choice',
+    Choices: [{ Variable: '$.incident.paged', BooleanEquals: true, Next: 'PublishResolutionToOnCall' }],
+    Default: 'IncidentResolved',
+  };
+  states.PublishResolutionToOnCall = publishTask('resolvedOnCall', 'IncidentResolved', 'RunbookFailed');
   states.IncidentResolved = { Type: 'Succeed', OutputPath: '$.incident' };
 
-  states.FinalNotice = runbookTask('final', 'IncidentUnresolved');
+  states.FinalNotice = runbookTask('final', 'PublishFinalNotice');
+  states.PublishFinalNotice = publishTask('final', 'IncidentUnresolved', 'RunbookFailed');
   states.IncidentUnresolved = { Type: 'Succeed', OutputPath: '$.incident' };
 
   // The worst case: the runbook itself failed. Somebody is told, and the execution fails visibly.
-  states.RunbookFailed = {
-    Type: 'Task',
-    Resource: placeholder(RUNBOOK_PLACEHOLDERS.runbook),
-    Parameters: { action: 'failed', 'state.$': '$', 'executionArn.$': '$$.Execution.Id' },
-    ResultPath: null,
-    TimeoutSeconds: 90,
-    Retry: RETRY,
-    Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: null, Next: 'RunbookCrashed' }],
-    Next: 'RunbookCrashed',
-  };
+  states.RunbookFailed = failureTask();
+  states.PublishFailure = publishTask('failed', 'RunbookCrashed', 'RunbookCrashed');
   states.RunbookCrashed = {
     Type: 'Fail',
     Error: 'RunbookFailed',

@@ -1,5 +1,6 @@
 import aslValidator from 'asl-validator';
 import { describe, expect, it } from 'vitest';
+import { SNS_PUBLISH } from '../../shared/runbook/definition.ts';
 import { SYNTHESIZED_FUNCTION_ARNS, synthesizedRunbookDefinition } from './definition.ts';
 
 describe('synthesized runbook definition', () => {
@@ -12,9 +13,9 @@ describe('synthesized runbook definition', () => {
     expect(result.isValid).toBe(true);
   });
 
-  it('binds every task to one of the three runbook functions, with no placeholder left', () => {
+  it('binds every task to one of the three runbook functions or SNS, with no placeholder left', () => {
     const resources = new Set(states.filter((s) => s.Type === 'Task').map((s) => s.Resource));
-    expect([...resources].sort()).toEqual(Object.values(SYNTHESIZED_FUNCTION_ARNS).sort());
+    expect([...resources].sort()).toEqual([...Object.values(SYNTHESIZED_FUNCTION_ARNS), SNS_PUBLISH].sort());
     expect(JSON.stringify(definition)).not.toContain('${');
   });
 });

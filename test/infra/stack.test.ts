@@ -469,8 +469,16 @@ describe('least privilege', () => {
     expect(grantsOf(template, 'FunctionsMonitorRole', 'secretsmanager:GetSecretValue')).toEqual([]);
   });
 
-  it('lets the runbook publish to both topics and start only the opted-in cluster', () => {
-    expect(grantsOf(template, 'FunctionsRunbookRole', 'sns:Publish')).toHaveLength(2);
+  it('lets the state machine, not the runbook function, publish to both topics; the runbook starts only the opted-in cluster', () => {
+    const topics = Object.keys(template.findResources('AWS::SNS::Topic')).map((id) => ({ Ref: id }));
+    expect(grantsOf(template, 'RunbookStateMachineRole', 'sns:Publish')).toEqual(
+      expect.arrayContaining(topics),
+    );
+    expect(grantsOf(template, 'RunbookStateMachineRole', 'sns:Publish')).toHaveLength(2);
+    expect(grantsOf(template, 'RunbookStateMachineRole', 'kms:GenerateDataKey*')).toEqual([
+      { 'Fn::GetAtt': [logicalId(template, 'AWS::KMS::Key', 'TopicsKey'), 'Arn'] },
+    ]);
+    expect(grantsOf(template, 'FunctionsRunbookRole', 'sns:Publish')).toEqual([]);
     expect(JSON.stringify(grantsOf(template, 'FunctionsRunbookRole', 'rds:StartDBCluster'))).toContain(
       ':cluster:billing-prod',
     );

@@ -1,7 +1,13 @@
 import aslValidator from 'asl-validator';
 import { describe, expect, it } from 'vitest';
 import { LOCAL_FUNCTIONS, substitute } from '../../shared/local/workflow.ts';
-import { RUNBOOK_NODES, RUNBOOK_PLACEHOLDERS, runbookDefinition } from '../../shared/runbook/definition.ts';
+import {
+  NOT_PUBLISHED,
+  RUNBOOK_NODES,
+  RUNBOOK_PLACEHOLDERS,
+  runbookDefinition,
+  SNS_PUBLISH,
+} from '../../shared/runbook/definition.ts';
 import { deployedDefinition } from './harness.ts';
 
 type States = Record<string, Record<string, unknown>>;
@@ -54,9 +60,9 @@ describe('runbook definition', () => {
     expect(nodeStates).toEqual([...RUNBOOK_NODES]);
   });
 
-  it('retries every task with backoff and catches every failure', () => {
+  it('retries every function task with backoff and catches every failure', () => {
     for (const [name, state] of Object.entries(states)) {
-      if (state.Type !== 'Task') continue;
+      if (state.Type !== 'Task' || state.Resource === SNS_PUBLISH) continue;
       const retry = state.Retry as Array<{ ErrorEquals: string[]; BackoffRate: number; MaxAttempts: number }>;
       expect(retry?.[0]?.ErrorEquals, name).toContain('Lambda.TooManyRequestsException');
       expect(retry?.[0]?.BackoffRate, name).toBeGreaterThan(1);
@@ -66,10 +72,30 @@ describe('runbook definition', () => {
     }
   });
 
+  it('publishes every message from the state machine, retrying only what SNS refused', () => {
+    const publishing = Object.entries(states).filter(([, s]) => s.Resource === SNS_PUBLISH);
+    expect(publishing.map(([name]) => name).sort()).toEqual([
+      'PageOnCall',
+      'PublishFailure',
+      'PublishFinalNotice',
+      'PublishOpened',
+      'PublishResolution',
+      'PublishResolutionToOnCall',
+    ]);
+    for (const [name, state] of publishing) {
+      const retry = state.Retry as Array<{ ErrorEquals: string[]; BackoffRate: number }>;
+      expect(retry.flatMap((r) => r.ErrorEquals).sort(), name).toEqual([...NOT_PUBLISHED].sort());
+      expect(retry[0]?.BackoffRate, name).toBeGreaterThan(1);
+      expect((state.Catch as Array<{ ErrorEquals: string[] }>)?.[0]?.ErrorEquals, name).toEqual([
+        'States.ALL',
+      ]);
+    }
+  });
+
   it('names functions only through the substitution placeholders', () => {
     const resources = new Set(
       Object.values(states)
-        .filter((s) => s.Type === 'Task')
+        .filter((s) => s.Type === 'Task' && s.Resource !== SNS_PUBLISH)
         .map((s) => s.Resource),
     );
     expect([...resources].sort()).toEqual(

@@ -246,3 +246,73 @@ describe('incident runbook when its own tasks fail', () => {
     expect(outcome.pages[0]?.message).toContain('Failure: TypeError: boom');
   });
 });
+
+describe('exactly one page per incident', () => {
+  let server: TestServer;
+  let monitor: { username: string; password: string };
+  beforeAll(async () => {
+    server = await startTestServer();
+    const role = await createMonitorRole(server);
+    monitor = { username: role.user, password: role.password };
+  });
+  afterAll(async () => {
+    await server?.destroy();
+  });
+
+  /** An incident nothing can fix (a rotated password): it pages at 20 minutes. */
+  const unfixable = (wrap: NonNullable<Parameters<typeof runIncident>[0]['wrap']>) =>
+    runIncident({
+      server,
+      credentials: { username: monitor.username, password: 'rotated-away' },
+      settings: { maxDurationSeconds: 30 * 60 },
+      wrap,
+    });
+  const timedOut = () =>
+    Object.assign(new Error('Task timed out after 60.00 seconds'), { name: 'Sandbox.Timedout' });
+
+  it('pages once when the page task did its work and then timed out, and its retry ran', async () => {
+    let attempts = 0;
+    const outcome = await unfixable((fn, call) => async (payload) => {
+      const result = await call(payload);
+      if (fn === 'runbook' && (payload as { action: string }).action === 'page') {
+        attempts += 1;
+        if (attempts === 1) throw timedOut();
+      }
+      return result;
+    });
+    expect(attempts).toBe(2);
+    expect(outcome.execution.status).toBe('SUCCEEDED');
+    const pages = outcome.pages.filter((m) => m.attributes['pgwarden.kind'] === 'page');
+    expect(pages).toHaveLength(1);
+    expect(outcome.minuteOf(pages[0] as (typeof pages)[number])).toBe(20);
+  });
+
+  it('never publishes the page again when SNS took it and the call then failed; on-call is told the runbook stopped', async () => {
+    let publishes = 0;
+    const outcome = await unfixable((fn, call) => async (payload) => {
+      const result = await call(payload);
+      const kind = (payload as { MessageAttributes?: Record<string, { StringValue: string }> })
+        .MessageAttributes?.['pgwarden.kind']?.StringValue;
+      if (fn === 'sns' && kind === 'page') {
+        publishes += 1;
+        throw Object.assign(new Error('Connection reset after the request was sent'), {
+          name: 'SNS.SdkClientException',
+        });
+      }
+      return result;
+    });
+    expect(publishes).toBe(1);
+    expect(outcome.pages.map((m) => m.attributes['pgwarden.kind'])).toEqual(['page', 'runbook_failed']);
+    expect(outcome.pages[1]?.message).toContain('The page for this incident could not be confirmed as sent');
+    expect(outcome.execution.status).toBe('FAILED');
+  });
+
+  it('pages that the runbook failed, instead of nothing, when composing the page keeps failing', async () => {
+    const outcome = await unfixable((fn, call) => async (payload) => {
+      if (fn === 'runbook' && (payload as { action: string }).action === 'page') throw timedOut();
+      return call(payload);
+    });
+    expect(outcome.pages.map((m) => m.attributes['pgwarden.kind'])).toEqual(['runbook_failed']);
+    expect(outcome.pages[0]?.message).toContain('Failure: Sandbox.Timedout');
+  });
+});

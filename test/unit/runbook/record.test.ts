@@ -7,7 +7,6 @@ import { target } from './fixtures.ts';
 
 const refuse = { send: async () => Promise.reject(new Error('no AWS call expected')) };
 const deps = (clock: ManualClock): RunbookDeps => ({
-  sns: refuse,
   rds: refuse,
   cloudwatch: refuse,
   topics: {
