@@ -3,6 +3,10 @@
  * for the same outage, concurrently. Execution names are deterministic per target and day
  * (`pgw-<target>-<yyyymmdd>-<n>`), Step Functions refuses a second execution with a taken name, and a
  * trigger that finds a running execution for its target joins it instead of starting another.
+ *
+ * A long incident runs in several executions: the runbook continues it in `<incident>-part<n>`
+ * (see shared/runbook/history.ts). Every part is the same incident: a trigger joins whichever part
+ * runs, and the day's numbering counts incidents, not parts.
  */
 
 import { randomUUID } from 'node:crypto';
@@ -38,6 +42,35 @@ export function incidentPrefix(targetId: string): string {
   return `pgw-${targetId}-`;
 }
 
+/** What follows a target's prefix in an execution name: the day and number, or a timestamp; then the part. */
+const INCIDENT_SUFFIX = /^(\d{8}-\d+|\d{13,})(-part\d+)?$/;
+const PART = /-part(\d+)$/;
+
+/** The name of the execution carrying part `part` of an incident; part 1 is named after the incident. */
+export function continuationName(incidentId: string, part: number): string {
+  return part <= 1 ? incidentId : `${incidentId}-part${part}`;
+}
+
+/** The incident an execution carries: its name without the part. */
+export function incidentIdOf(executionName: string): string {
+  return executionName.replace(PART, '');
+}
+
+/** Which part of its incident an execution carries (1 for the execution that opened it). */
+export function partOf(executionName: string): number {
+  const match = PART.exec(executionName);
+  return match ? Number(match[1]) : 1;
+}
+
+/**
+ * Whether an execution carries one of `targetId`'s incidents: its prefix, then nothing but an incident
+ * suffix (target "orders" does not own "pgw-orders-eu-20261126-1").
+ */
+export function isIncidentOf(executionName: string, targetId: string): boolean {
+  const prefix = incidentPrefix(targetId);
+  return executionName.startsWith(prefix) && INCIDENT_SUFFIX.test(executionName.slice(prefix.length));
+}
+
 function day(epochMs: number): string {
   return new Date(epochMs).toISOString().slice(0, 10).replaceAll('-', '');
 }
@@ -49,6 +82,41 @@ export function executionArnFor(stateMachineArn: string, name: string): string {
 
 function isAlreadyExists(error: unknown): boolean {
   return (error as { name?: string })?.name === 'ExecutionAlreadyExists';
+}
+
+interface ExecutionSeen {
+  name?: string | undefined;
+  executionArn?: string | undefined;
+  status?: string | undefined;
+  stopDate?: Date | undefined;
+}
+
+/** Hand-overs followed at most, past what ListExecutions shows (it lags by seconds, parts are minutes apart). */
+const MAX_HANDOVERS_FOLLOWED = 3;
+
+/**
+ * The execution that carries the incident `last` belonged to, now. ListExecutions is eventually
+ * consistent: just after a hand-over it may show the part that ended and not yet the part that
+ * continues it, so the next parts are asked for by name (DescribeExecution).
+ */
+async function latestPart(
+  deps: IncidentDeps,
+  last: ExecutionSeen,
+  options: { abortSignal?: AbortSignal },
+): Promise<ExecutionSeen> {
+  let current = last;
+  for (let hop = 0; hop < MAX_HANDOVERS_FOLLOWED && current.name && current.status === 'SUCCEEDED'; hop++) {
+    const name = continuationName(incidentIdOf(current.name), partOf(current.name) + 1);
+    const executionArn = executionArnFor(deps.stateMachineArn, name);
+    try {
+      const next = await deps.sfn.send(new DescribeExecutionCommand({ executionArn }), options);
+      current = { name, executionArn, status: next.status, stopDate: next.stopDate };
+    } catch (error) {
+      if ((error as { name?: string })?.name === 'ExecutionDoesNotExist') break;
+      throw error;
+    }
+  }
+  return current;
 }
 
 /**
@@ -70,28 +138,36 @@ export async function openIncident(
     new ListExecutionsCommand({ stateMachineArn, statusFilter: 'RUNNING', maxResults: 1000 }),
     options,
   );
-  const open = running.executions?.find((e) => e.name?.startsWith(prefix));
-  if (open?.name && open.executionArn) {
+  const joined = (execution: ExecutionSeen): OpenOutcome => {
+    const incidentId = incidentIdOf(execution.name as string);
     logger.info('incident already open; joining it', {
       targetId: target.id,
-      incidentId: open.name,
+      incidentId,
+      execution: execution.name,
       trigger: trigger.kind,
     });
-    return { outcome: 'joined', incidentId: open.name, executionArn: open.executionArn };
-  }
+    return { outcome: 'joined', incidentId, executionArn: execution.executionArn as string };
+  };
+  const open = running.executions?.find((e) => e.name && isIncidentOf(e.name, target.id));
+  if (open?.name && open.executionArn) return joined(open);
 
   const recent = await sfn.send(new ListExecutionsCommand({ stateMachineArn, maxResults: 100 }), options);
-  const mine = (recent.executions ?? []).filter((e) => e.name?.startsWith(prefix));
-  const last = mine[0];
+  const mine = (recent.executions ?? []).filter((e) => e.name && isIncidentOf(e.name, target.id));
+  const last = mine[0] ? await latestPart(deps, mine[0], options) : undefined;
+  if (last?.status === 'RUNNING' && last.name && last.executionArn) return joined(last);
   const observed = Date.parse(trigger.observedAt);
   if (last?.stopDate && last.name && Number.isFinite(observed) && last.stopDate.getTime() > observed) {
-    const reason = `observed at ${trigger.observedAt}, before incident ${last.name} ended at ${last.stopDate.toISOString()}`;
+    const incidentId = incidentIdOf(last.name);
+    const reason = `observed at ${trigger.observedAt}, before incident ${incidentId} ended at ${last.stopDate.toISOString()}`;
     logger.info('stale trigger; no new incident', { targetId: target.id, reason });
-    return { outcome: 'stale', incidentId: last.name, reason };
+    return { outcome: 'stale', incidentId, reason };
   }
 
   const today = `${prefix}${day(deps.clock.now())}-`;
-  let n = mine.filter((e) => e.name?.startsWith(today)).length + 1;
+  const incidentsToday = new Set(
+    mine.map((e) => incidentIdOf(e.name as string)).filter((id) => id.startsWith(today)),
+  );
+  let n = incidentsToday.size + 1;
   for (let attempt = 0; attempt < MAX_PER_DAY; attempt++, n++) {
     const name = n <= MAX_PER_DAY ? `${today}${n}` : `${prefix}${deps.clock.now()}`;
     const input: RunbookInput = { incidentId: name, requestId: randomUUID(), target, trigger, settings };

@@ -1,5 +1,6 @@
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { RDSClient } from '@aws-sdk/client-rds';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import { systemClock } from '../../shared/clock.ts';
 import { createLambdaLogger, lambdaHandler, parseEnvironment } from '../../shared/lambda.ts';
 import { string } from '../../shared/validate.ts';
@@ -20,12 +21,14 @@ const env = parseEnvironment(
 );
 const rds = new RDSClient({});
 const cloudwatch = new CloudWatchClient({});
+const sfn = new SFNClient({});
 
 export const handler = lambdaHandler(logger, async (event, { signal, log }) => {
   const state = (event as { state?: { incidentId?: unknown; target?: { id?: unknown } } } | null)?.state;
   if (typeof state?.incidentId === 'string') logger.setCorrelationId(state.incidentId);
   if (typeof state?.target?.id === 'string') logger.appendKeys({ targetId: state.target.id });
   return handleRunbook(event, {
+    sfn,
     rds,
     cloudwatch,
     topics: { pages: env.PGWARDEN_PAGES_TOPIC_ARN, notifications: env.PGWARDEN_NOTIFICATIONS_TOPIC_ARN },

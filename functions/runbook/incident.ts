@@ -26,7 +26,11 @@ export type Decision =
   | 'cancel_queries'
   | 'start_instance'
   | 'page'
-  | 'final';
+  | 'final'
+  /** A new execution took the incident over: wait, then verify as the last one would have. */
+  | 'resume'
+  /** This execution has walked its share of cycles: hand the incident to a new execution. */
+  | 'continue_as_new';
 
 export interface ActionRecord {
   at: string;
@@ -62,8 +66,17 @@ export interface IncidentRecord {
   escalateAt: string;
   /** Stop verifying at this time. */
   endAt: string;
-  /** Verification cycles so far (walks of the tree). */
+  /** Verification cycles so far (walks of the tree), over every execution of the incident. */
   cycle: number;
+  /**
+   * Which execution carries the incident: 1 for the one that opened it, n for its (n-1)th
+   * continuation. @default 1
+   */
+  part?: number;
+  /** `cycle` when this execution took the incident over. @default 0 */
+  partStartCycle?: number;
+  /** Set by the execution that handed the incident over: the name of the one that continues it. */
+  continuedAs?: string;
   /** The current walk of the decision tree. */
   steps: Step[];
   /** Faults seen over the incident, deduplicated: "what was found". */

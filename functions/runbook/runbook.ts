@@ -6,13 +6,16 @@
  */
 import type { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { type RDSClient, StartDBClusterCommand, StartDBInstanceCommand } from '@aws-sdk/client-rds';
+import { type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import type { Clock } from '../../shared/clock.ts';
 import { describeError, ValidationError } from '../../shared/errors.ts';
+import { continuationName } from '../../shared/incidents.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { IntegrityResult } from '../../shared/probe/integrity.ts';
 import type { ProbeResult } from '../../shared/probe/probe.ts';
 import type { RemediationResult } from '../../shared/remediation/remediate.ts';
 import { type OutboxSlot, RUNBOOK_NODES, type RunbookNode } from '../../shared/runbook/definition.ts';
+import { RUNBOOK_HISTORY } from '../../shared/runbook/history.ts';
 import { DEFAULT_RUNBOOK_SETTINGS, type RunbookInput, TRIGGER_KINDS } from '../../shared/runbook/types.ts';
 import {
   DEFAULT_REMEDIATION,
@@ -55,6 +58,7 @@ export const RUNBOOK_ACTIONS = [
   'resolve',
   'final',
   'failed',
+  'continue',
 ] as const;
 export type RunbookAction = (typeof RUNBOOK_ACTIONS)[number];
 
@@ -76,6 +80,9 @@ const requestSchema = object({
   action: oneOf(RUNBOOK_ACTIONS),
   node: optional(oneOf(RUNBOOK_NODES)),
   executionArn: optional(string()),
+  stateMachineArn: optional(
+    string({ pattern: /^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:stateMachine:[A-Za-z0-9_-]{1,80}$/ }),
+  ),
   state: object(
     {
       incidentId: string({ pattern: /^[A-Za-z0-9_-]{1,80}$/, patternHint: 'an execution name' }),
@@ -110,6 +117,8 @@ const requestSchema = object({
 });
 
 export interface RunbookDeps {
+  /** Starts the execution that continues a long incident. */
+  sfn: Pick<SFNClient, 'send'>;
   rds: Pick<RDSClient, 'send'>;
   cloudwatch: Pick<CloudWatchClient, 'send'>;
   topics: { pages: string; notifications: string };
@@ -150,7 +159,14 @@ export async function handleRunbook(event: unknown, deps: RunbookDeps): Promise<
 
   switch (action) {
     case 'open':
-      return open(ctx);
+      return record ? resume(ctx, record) : open(ctx);
+    case 'continue':
+      return handOver(
+        ctx,
+        record as IncidentRecord,
+        (event as { state: WorkflowState }).state,
+        request.stateMachineArn,
+      );
     case 'node': {
       if (!request.node) {
         throw new ValidationError('runbook task', [
@@ -291,7 +307,10 @@ async function node(
   return record;
 }
 
-/** The clock: page once at the escalation time, stop at the maximum, otherwise wait `waitSeconds`. */
+/**
+ * The clock: page once at the escalation time, stop at the maximum, otherwise wait `waitSeconds` —
+ * in a new execution once this one has walked its share of cycles (shared/runbook/history.ts).
+ */
 function schedule(ctx: Context, record: IncidentRecord, waitSeconds: number): IncidentRecord {
   const { now } = ctx;
   const escalateAt = Date.parse(record.escalateAt);
@@ -300,7 +319,8 @@ function schedule(ctx: Context, record: IncidentRecord, waitSeconds: number): In
   if (now >= endAt) decision = 'final';
   else if (!record.paged && now >= escalateAt) decision = 'page';
   else {
-    decision = 'wait';
+    const cyclesHere = record.cycle - (record.partStartCycle ?? 0);
+    decision = cyclesHere >= RUNBOOK_HISTORY.cyclesPerExecution ? 'continue_as_new' : 'wait';
     // Wake up exactly at the escalation time or the end, if either comes before the next check.
     let wait = waitSeconds;
     if (!record.paged) wait = Math.min(wait, (escalateAt - now) / 1_000);
@@ -309,6 +329,83 @@ function schedule(ctx: Context, record: IncidentRecord, waitSeconds: number): In
     record.wakeAt = iso(now + record.waitSeconds * 1_000);
   }
   record.decision = decision;
+  return record;
+}
+
+/**
+ * Takes over an incident a previous execution handed on: the record as it was, the wait it was about
+ * to start (what is left of it).
+ */
+function resume(ctx: Context, record: IncidentRecord): IncidentRecord {
+  const { now, input } = ctx;
+  if (record.incidentId !== input.incidentId)
+    throw new ValidationError('runbook task', [
+      {
+        path: 'state.incident.incidentId',
+        received: JSON.stringify(record.incidentId),
+        problem: `is not the incident this execution carries (${input.incidentId})`,
+        fix: 'Continue an incident with its own record.',
+      },
+    ]);
+  const wakeAt = record.wakeAt ? Date.parse(record.wakeAt) : now;
+  record.waitSeconds = Math.max(1, Math.ceil((wakeAt - now) / 1_000));
+  record.wakeAt = iso(now + record.waitSeconds * 1_000);
+  record.decision = 'resume';
+  ctx.deps.logger.info('incident continued in this execution', {
+    incidentId: record.incidentId,
+    part: record.part ?? 1,
+    cycle: record.cycle,
+  });
+  return record;
+}
+
+/**
+ * Starts the execution that continues this incident, with the record as it is. The input is built
+ * from the state alone, so a retry of this task sends the very same request: Step Functions answers
+ * it with the execution already started, or `ExecutionAlreadyExists` once that one has moved on.
+ */
+async function handOver(
+  ctx: Context,
+  record: IncidentRecord,
+  state: WorkflowState,
+  stateMachineArn: string | undefined,
+): Promise<IncidentRecord> {
+  if (!stateMachineArn)
+    throw new ValidationError('runbook task', [
+      {
+        path: 'stateMachineArn',
+        received: 'nothing',
+        problem: 'is required for "continue"',
+        fix: 'Pass $$.StateMachine.Id.',
+      },
+    ]);
+  const part = (record.part ?? 1) + 1;
+  const name = continuationName(record.incidentId, part);
+  const next: IncidentRecord = { ...record, part, partStartCycle: record.cycle };
+  delete next.continuedAs;
+  const input: RunbookInput & { incident: IncidentRecord } = {
+    incidentId: state.incidentId,
+    requestId: state.requestId,
+    target: state.target,
+    trigger: state.trigger,
+    settings: state.settings,
+    incident: next,
+  };
+  try {
+    await ctx.deps.sfn.send(
+      new StartExecutionCommand({ stateMachineArn, name, input: JSON.stringify(input) }),
+      ctx.deps.signal ? { abortSignal: ctx.deps.signal } : {},
+    );
+  } catch (error) {
+    if ((error as { name?: string })?.name !== 'ExecutionAlreadyExists') throw error;
+  }
+  record.continuedAs = name;
+  ctx.deps.logger.info('incident handed over to a new execution', {
+    incidentId: record.incidentId,
+    execution: name,
+    part,
+    cycle: record.cycle,
+  });
   return record;
 }
 

@@ -170,9 +170,23 @@ export class Functions extends Construct {
 
   /**
    * Lets the functions that open incidents (monitor, rds-events) start the runbook, find the running
-   * execution of a target, and read an execution's status — on this state machine only.
+   * execution of a target, and read an execution's status — on this state machine only; and the
+   * runbook function start the execution that continues a long incident.
    */
   public connectRunbook(stateMachine: sfn.StateMachine): void {
+    // The runbook function continues a long incident in a new execution of the state machine (it
+    // reads the state machine's ARN from the task's context, not its environment). A policy of its
+    // own: the function depends on its default policy, and the state machine on the function.
+    new iam.Policy(this, 'RunbookContinuesIncidents', {
+      roles: [this.runbook.role],
+      statements: [
+        new iam.PolicyStatement({
+          sid: 'ContinueIncidents',
+          actions: ['states:StartExecution'],
+          resources: [stateMachine.stateMachineArn],
+        }),
+      ],
+    });
     for (const fn of [this.monitor, this.rdsEvents]) {
       fn.addEnvironment('PGWARDEN_STATE_MACHINE_ARN', stateMachine.stateMachineArn);
       stateMachine.grantStartExecution(fn);

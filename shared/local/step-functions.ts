@@ -34,6 +34,8 @@ export interface LocalExecution {
   currentState?: string;
   /** States entered, in order. */
   history: Array<{ state: string; at: number }>;
+  /** Failed attempts of a state that its Retry ran again, in order. */
+  retries: Array<{ state: string; at: number }>;
   done: Promise<void>;
 }
 
@@ -195,6 +197,7 @@ export class LocalStepFunctions {
       status: 'RUNNING',
       startDate,
       history: [],
+      retries: [],
       done: Promise.resolve(),
     };
     this.aborts.set(name, () => {
@@ -210,6 +213,8 @@ export class LocalStepFunctions {
           execution.currentState = event.state.name;
           execution.history.push({ state: event.state.name, at: this.clock.now() });
           this.options.onStateEntered?.(execution, event.state.name);
+        } else if (event.type === 'StateRetried') {
+          execution.retries.push({ state: event.state.name, at: this.clock.now() });
         }
       }
     })().catch(() => undefined);

@@ -15,7 +15,7 @@ import { sweepRequest } from '../../functions/sweep/sweep.ts';
 import { type Clock, systemClock } from '../clock.ts';
 import { type ConnectionSpec, describeConnection } from '../connection.ts';
 import { describeError } from '../errors.ts';
-import { type OpenOutcome, openIncident } from '../incidents.ts';
+import { incidentIdOf, type OpenOutcome, openIncident, partOf } from '../incidents.ts';
 import type { Logger } from '../logger.ts';
 import { MemorySink, type MetricSink } from '../metrics.ts';
 import type { ProbeResult } from '../probe/probe.ts';
@@ -40,7 +40,7 @@ import { type EmbeddedServer, startEmbeddedPostgres } from './embedded.ts';
 import type { FaultTarget } from './faults.ts';
 import { MetricsFileSink, TeeSink, writeOutbox } from './outputs.ts';
 import type { LocalExecution, LocalStepFunctions } from './step-functions.ts';
-import { createLocalWorkflow, LOCAL_STATE_MACHINE } from './workflow.ts';
+import { createLocalWorkflow, currentPart, LOCAL_STATE_MACHINE, waitForIncident } from './workflow.ts';
 
 export interface LocalSettings {
   /** Monitor this database instead of starting an embedded one. */
@@ -202,8 +202,9 @@ export class LocalSystem {
       cloudwatch: new LocalCloudWatch(),
       waits: 'real',
       onStateEntered: (execution, state) => {
-        this.live.incident = { incidentId: execution.name, state };
-        this.emit({ type: 'step', incidentId: execution.name, state });
+        const incidentId = incidentIdOf(execution.name);
+        this.live.incident = { incidentId, state };
+        this.emit({ type: 'step', incidentId, state });
       },
     });
   }
@@ -370,7 +371,8 @@ export class LocalSystem {
     if (outcome.outcome === 'opened') {
       this.live.incident = { incidentId: outcome.incidentId };
       this.emit({ type: 'incident', outcome });
-      const ending = this.sfn.wait(outcome.incidentId).then((execution) => {
+      const ending = waitForIncident(this.sfn, outcome.incidentId).then((parts) => {
+        const execution = parts[parts.length - 1] as LocalExecution;
         const record = (execution.output ?? undefined) as IncidentRecord | undefined;
         if (this.live.incident?.incidentId === outcome.incidentId) delete this.live.incident;
         this.emit({
@@ -477,7 +479,7 @@ export class LocalSystem {
     try {
       let incidentId: string | undefined;
       while (!incidentId && this.clock.now() < deadline && !this.controller.signal.aborted) {
-        incidentId = [...this.sfn.executions.keys()].find((name) => !known.has(name));
+        incidentId = [...this.sfn.executions.keys()].find((name) => !known.has(name) && partOf(name) === 1);
         if (!incidentId) await this.clock.sleep(200, this.controller.signal).catch(() => undefined);
       }
       if (!incidentId) {
@@ -488,13 +490,14 @@ export class LocalSystem {
           published: this.sns.published.slice(from),
         };
       }
-      const execution = this.sfn.executions.get(incidentId) as LocalExecution;
       const remaining = Math.max(0, deadline - this.clock.now());
       await Promise.race([
-        execution.done,
+        waitForIncident(this.sfn, incidentId),
         this.clock.sleep(remaining, this.controller.signal).catch(() => undefined),
       ]);
       await this.endings.get(incidentId);
+      // The incident may have gone on in later executions: its latest part says how it stands.
+      const execution = currentPart(this.sfn, incidentId) as LocalExecution;
       const record = execution.output as IncidentRecord | undefined;
       return {
         drill,

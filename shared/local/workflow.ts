@@ -9,9 +9,10 @@ import { handleProbe } from '../../functions/probe/probe.ts';
 import { handleRemediate } from '../../functions/remediate/remediate.ts';
 import { handleRunbook, type RunbookDeps } from '../../functions/runbook/runbook.ts';
 import type { Clock } from '../clock.ts';
+import { incidentIdOf } from '../incidents.ts';
 import type { Logger } from '../logger.ts';
 import { RUNBOOK_PLACEHOLDERS, runbookDefinition, SNS_PUBLISH } from '../runbook/definition.ts';
-import { LocalStepFunctions, type LocalStepFunctionsOptions } from './step-functions.ts';
+import { type LocalExecution, LocalStepFunctions, type LocalStepFunctionsOptions } from './step-functions.ts';
 
 export const LOCAL_ACCOUNT = '000000000000';
 export const LOCAL_REGION = 'local-1';
@@ -104,6 +105,8 @@ export function createLocalWorkflow(options: LocalWorkflowOptions): LocalStepFun
       ...(event.node ? { node: event.node } : {}),
     });
     return handleRunbook(payload, {
+      // The runbook continues a long incident in a new execution of this very state machine.
+      sfn: { send: (command: unknown) => machine.send(command) } as RunbookDeps['sfn'],
       rds: options.rds,
       cloudwatch: options.cloudwatch,
       topics: LOCAL_TOPICS,
@@ -123,7 +126,7 @@ export function createLocalWorkflow(options: LocalWorkflowOptions): LocalStepFun
   };
   const wrap = options.wrap ?? ((_: LocalResource, call: (payload: unknown) => Promise<unknown>) => call);
   const virtual = options.waits === 'virtual';
-  return new LocalStepFunctions({
+  const machine = new LocalStepFunctions({
     definition,
     stateMachineArn: options.stateMachineArn ?? LOCAL_STATE_MACHINE,
     functions: {
@@ -141,4 +144,32 @@ export function createLocalWorkflow(options: LocalWorkflowOptions): LocalStepFun
       : {}),
     ...(options.onStateEntered ? { onStateEntered: options.onStateEntered } : {}),
   });
+  return machine;
+}
+
+/** The execution that carries `incidentId` now (or last did): its latest part. */
+export function currentPart(sfn: LocalStepFunctions, incidentId: string): LocalExecution | undefined {
+  let latest: LocalExecution | undefined;
+  for (const execution of sfn.executions.values())
+    if (incidentIdOf(execution.name) === incidentId) latest = execution;
+  return latest;
+}
+
+/**
+ * Waits for an incident to end, following it through the executions that continued it; returns
+ * them in order, the one that ended the incident last.
+ */
+export async function waitForIncident(
+  sfn: LocalStepFunctions,
+  incidentId: string,
+): Promise<LocalExecution[]> {
+  const parts: LocalExecution[] = [];
+  let name: string | undefined = incidentId;
+  while (name !== undefined) {
+    const execution = await sfn.wait(name);
+    parts.push(execution);
+    const next = (execution.output as { continuedAs?: unknown } | undefined)?.continuedAs;
+    name = execution.status === 'SUCCEEDED' && typeof next === 'string' ? next : undefined;
+  }
+  return parts;
 }

@@ -20,6 +20,11 @@ export const RUNBOOK_PLACEHOLDERS = {
   runbook: 'RunbookFunctionArn',
 } as const;
 
+/** The verification loop: every cycle starts with this state... */
+export const LOOP_HEAD = 'ProbeDatabase';
+/** ...and ends with this wait, the definition's only way back. */
+export const LOOP_WAIT = 'WaitToRecheck';
+
 /** The decision-tree nodes, in order. Their names are part of the CLI's JSON contract. */
 export const RUNBOOK_NODES = [
   'running',
@@ -83,6 +88,8 @@ const RETRY = [
       'Lambda.Unknown',
       'Sandbox.Timedout',
       'States.Timeout',
+      // A function's own deadline (shared/lambda.ts stops it a second before Lambda would), or an SDK call's.
+      'TimeoutError',
       'ThrottlingException',
       'Throttling',
       'TooManyRequestsException',
@@ -236,9 +243,11 @@ function decisionChoice(choices: Record<string, string>, fallback: string): Stat
 export function runbookDefinition(): Record<string, unknown> {
   const states: Record<string, State> = {};
 
-  states.OpenIncident = runbookTask('open', 'PublishOpened');
-  states.PublishOpened = publishTask('opened', 'ProbeDatabase', 'RunbookFailed');
-  states.ProbeDatabase = probeTask('CheckRunning', 'health', '$.probe', 'RunbookFailed');
+  // A fresh incident announces itself; a continued one (see shared/runbook/history.ts) goes on waiting.
+  states.OpenIncident = runbookTask('open', 'AfterOpen');
+  states.AfterOpen = decisionChoice({ resume: LOOP_WAIT }, 'PublishOpened');
+  states.PublishOpened = publishTask('opened', LOOP_HEAD, 'RunbookFailed');
+  states[LOOP_HEAD] = probeTask('CheckRunning', 'health', '$.probe', 'RunbookFailed');
 
   // The decision tree: one node per state, each recorded by the runbook function.
   const afterNode: Record<RunbookNode, Record<string, string>> = {
@@ -267,14 +276,23 @@ export function runbookDefinition(): Record<string, unknown> {
 
   // Still unhealthy: page once when the escalation time has passed, give up at the maximum duration.
   states.EvaluateIncident = runbookTask('evaluate', 'AfterEvaluation');
-  states.AfterEvaluation = decisionChoice({ page: 'GatherEvidence', final: 'FinalNotice' }, 'WaitToRecheck');
+  states.AfterEvaluation = decisionChoice(
+    { page: 'GatherEvidence', final: 'FinalNotice', continue_as_new: 'ContinueAsNew' },
+    LOOP_WAIT,
+  );
   // Evidence that cannot be gathered must not hold the page back.
   states.GatherEvidence = runbookTask('evidence', 'ComposePage', {}, 'ComposePage');
   states.ComposePage = runbookTask('page', 'PageOnCall');
-  states.PageOnCall = publishTask('page', 'WaitToRecheck', 'PageNotSent');
+  states.PageOnCall = publishTask('page', LOOP_WAIT, 'PageNotSent');
   // SNS refused the page, or the call failed: on-call was not told, so the failure notice pages.
   states.PageNotSent = failureTask({ pageNotSent: true });
-  states.WaitToRecheck = { Type: 'Wait', SecondsPath: '$.incident.waitSeconds', Next: 'ProbeDatabase' };
+  states[LOOP_WAIT] = { Type: 'Wait', SecondsPath: '$.incident.waitSeconds', Next: LOOP_HEAD };
+
+  // A long incident goes on in a new execution, carrying its record, before this one's history is full.
+  states.ContinueAsNew = runbookTask('continue', 'IncidentContinued', {
+    'stateMachineArn.$': '$$.StateMachine.Id',
+  });
+  states.IncidentContinued = { Type: 'Succeed', OutputPath: '$.incident' };
 
   // Healthy again: integrity summary, resolution notice.
   states.CheckIntegrity = probeTask(

@@ -487,6 +487,17 @@ describe('least privilege', () => {
     expect(grantsOf(template, 'FunctionsRunbookRole', 'rds:FailoverDBCluster')).toEqual([]);
   });
 
+  it('lets the runbook function start only its own state machine, to continue a long incident', () => {
+    const machine = logicalId(template, 'AWS::StepFunctions::StateMachine', 'Runbook');
+    expect(grantsOf(template, 'FunctionsRunbookRole', 'states:StartExecution')).toEqual([{ Ref: machine }]);
+    const states = statementsOf(template, 'FunctionsRunbookRole').flatMap((s) =>
+      ([] as string[]).concat(s.Action as string | string[]).filter((a) => a.startsWith('states:')),
+    );
+    expect(states).toEqual(['states:StartExecution']);
+    // The state machine calls no Step Functions API itself: its role has no self-reference.
+    expect(JSON.stringify(statementsOf(template, 'RunbookStateMachineRole'))).not.toContain('states:');
+  });
+
   it('attaches no AWS managed policy to any function role', () => {
     for (const role of Object.values(template.findResources('AWS::IAM::Role')))
       expect(role.Properties.ManagedPolicyArns).toBeUndefined();

@@ -616,6 +616,41 @@ describe('runbook function when AWS APIs fail', () => {
       expect(record.decision).toBe('wait');
     },
   );
+
+  it.each(FAULTS)(
+    'fails the hand-over to a new execution with a clean named error, for its retry, when StartExecution is %s',
+    async (_, fault) => {
+      const handler = await loadHandler('runbook', environment);
+      const incident = await openedRecord(handler);
+      sfnMock.on(StartExecutionCommand).rejects(fault());
+      const run = await invoke(handler, {
+        action: 'continue',
+        stateMachineArn: 'arn:aws:states:eu-west-1:123456789012:stateMachine:pgwarden-runbook',
+        state: state({ incident }),
+      });
+      expectCleanError(run.error, fault().name);
+      expect(runbookRetries('ContinueAsNew')).toContain(
+        fault().name === 'TimeoutError' ? 'States.Timeout' : fault().name,
+      );
+    },
+  );
+
+  it('returns a named TimeoutError before the Lambda deadline when Step Functions never answers the hand-over', async () => {
+    const handler = await loadHandler('runbook', environment);
+    const incident = await openedRecord(handler);
+    sfnMock.on(StartExecutionCommand).callsFake(() => new Promise(() => undefined));
+    const run = await invoke(
+      handler,
+      {
+        action: 'continue',
+        stateMachineArn: 'arn:aws:states:eu-west-1:123456789012:stateMachine:pgwarden-runbook',
+        state: state({ incident }),
+      },
+      1_600,
+    );
+    expectCleanError(run.error, 'TimeoutError');
+    expect(run.ms).toBeLessThan(1_600);
+  });
 });
 
 /** The errors a runbook Task state retries. */

@@ -353,6 +353,7 @@ describe('function events, fuzzed', async () => {
 
   describe('runbook task', () => {
     const deps = (): RunbookDeps => ({
+      sfn: { send: async () => wire.trip('Step Functions') },
       rds: { send: async () => wire.trip('RDS') },
       cloudwatch: { send: async () => wire.trip('CloudWatch') },
       topics: { pages: 'arn:pages', notifications: 'arn:notifications' },

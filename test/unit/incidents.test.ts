@@ -1,6 +1,13 @@
+import { DescribeExecutionCommand, ListExecutionsCommand, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../shared/clock.ts';
-import { openIncident } from '../../shared/incidents.ts';
+import {
+  continuationName,
+  incidentIdOf,
+  isIncidentOf,
+  openIncident,
+  partOf,
+} from '../../shared/incidents.ts';
 import { LocalStepFunctions } from '../../shared/local/step-functions.ts';
 import { silentLogger } from '../../shared/logger.ts';
 import type { Trigger } from '../../shared/runbook/types.ts';
@@ -133,5 +140,179 @@ describe('openIncident', () => {
     expect(a.outcome).toBe('opened');
     expect(b.outcome).toBe('opened');
     expect(b.incidentId).toBe('pgw-billing-20261126-1');
+  });
+});
+
+/**
+ * Step Functions as ListExecutions may show it just after a hand-over: eventually consistent, it lists
+ * what `listed` holds; DescribeExecution and StartExecution see everything in `actual`.
+ */
+function laggingSfn(
+  listed: Array<{ name: string; status: string; startDate: Date; stopDate?: Date }>,
+  actual: Array<{ name: string; status: string; startDate: Date; stopDate?: Date }> = listed,
+) {
+  const arn = 'arn:aws:states:eu-west-1:123456789012:stateMachine:pgwarden-runbook';
+  const arnOf = (name: string) => `${arn.replace(':stateMachine:', ':execution:')}:${name}`;
+  const started: string[] = [];
+  const sfn = {
+    async send(command: unknown): Promise<unknown> {
+      if (command instanceof ListExecutionsCommand)
+        return {
+          executions: listed
+            .filter((e) => !command.input.statusFilter || e.status === command.input.statusFilter)
+            .map((e) => ({ ...e, executionArn: arnOf(e.name) })),
+        };
+      if (command instanceof DescribeExecutionCommand) {
+        const e = actual.find((x) => arnOf(x.name) === command.input.executionArn);
+        if (!e) throw Object.assign(new Error('Execution Does Not Exist'), { name: 'ExecutionDoesNotExist' });
+        return { ...e, executionArn: arnOf(e.name) };
+      }
+      if (command instanceof StartExecutionCommand) {
+        const name = command.input.name as string;
+        if (actual.some((e) => e.name === name))
+          throw Object.assign(new Error('exists'), { name: 'ExecutionAlreadyExists' });
+        started.push(name);
+        return { executionArn: arnOf(name), startDate: new Date() };
+      }
+      throw new Error('unexpected command');
+    },
+  };
+  const clock = new ManualClock('2026-11-26T12:00:00Z');
+  return { deps: { sfn: sfn as never, stateMachineArn: arn, clock, logger: silentLogger }, started };
+}
+
+describe('openIncident with an incident carried by several executions', () => {
+  const at = (iso: string) => new Date(iso);
+
+  it('names parts after the incident, and reads the incident back from any part', () => {
+    expect(continuationName('pgw-orders-prod-20261126-1', 1)).toBe('pgw-orders-prod-20261126-1');
+    expect(continuationName('pgw-orders-prod-20261126-1', 7)).toBe('pgw-orders-prod-20261126-1-part7');
+    expect(incidentIdOf('pgw-orders-prod-20261126-1-part7')).toBe('pgw-orders-prod-20261126-1');
+    expect(partOf('pgw-orders-prod-20261126-1-part7')).toBe(7);
+    expect(partOf('pgw-orders-prod-20261126-1')).toBe(1);
+    expect(isIncidentOf('pgw-orders-prod-20261126-1-part7', 'orders-prod')).toBe(true);
+    expect(isIncidentOf('pgw-orders-prod-1795962256657-part2', 'orders-prod')).toBe(true);
+  });
+
+  it('fits the longest name in the 80 characters Step Functions allows', () => {
+    const id = 'a'.repeat(40);
+    // The timestamp name a target falls back to, in its millionth part.
+    expect(continuationName(`pgw-${id}-${Date.parse('2286-01-01')}`, 1_000_000).length).toBeLessThanOrEqual(
+      80,
+    );
+  });
+
+  it('joins the running part of an incident, as that incident', async () => {
+    const { deps, started } = laggingSfn([
+      { name: 'pgw-orders-prod-20261126-1-part3', status: 'RUNNING', startDate: at('2026-11-26T11:50:00Z') },
+      {
+        name: 'pgw-orders-prod-20261126-1-part2',
+        status: 'SUCCEEDED',
+        startDate: at('2026-11-26T11:00:00Z'),
+        stopDate: at('2026-11-26T11:50:00Z'),
+      },
+    ]);
+    const outcome = await openIncident(
+      deps,
+      target,
+      trigger('probe', '2026-11-26T11:59:00Z'),
+      DEFAULT_RUNBOOK_SETTINGS,
+    );
+    expect(outcome).toMatchObject({ outcome: 'joined', incidentId: 'pgw-orders-prod-20261126-1' });
+    expect(started).toEqual([]);
+  });
+
+  it('joins the part a hand-over just started even when ListExecutions does not show it yet', async () => {
+    const handedOver = {
+      name: 'pgw-orders-prod-20261126-1-part2',
+      status: 'SUCCEEDED',
+      startDate: at('2026-11-26T11:00:00Z'),
+      stopDate: at('2026-11-26T11:59:59Z'),
+    };
+    const successor = {
+      name: 'pgw-orders-prod-20261126-1-part3',
+      status: 'RUNNING',
+      startDate: at('2026-11-26T11:59:59Z'),
+    };
+    const { deps, started } = laggingSfn([handedOver], [handedOver, successor]);
+    // Observed after the listed part ended: only the successor says the incident is still open.
+    const outcome = await openIncident(
+      deps,
+      target,
+      trigger('probe', '2026-11-26T12:00:00Z'),
+      DEFAULT_RUNBOOK_SETTINGS,
+    );
+    expect(outcome).toMatchObject({ outcome: 'joined', incidentId: 'pgw-orders-prod-20261126-1' });
+    expect(started).toEqual([]);
+  });
+
+  it('judges a late trigger against the end of the incident, its last part', async () => {
+    const { deps, started } = laggingSfn([
+      {
+        name: 'pgw-orders-prod-20261126-1-part2',
+        status: 'SUCCEEDED',
+        startDate: at('2026-11-26T11:00:00Z'),
+        stopDate: at('2026-11-26T11:30:00Z'),
+      },
+      {
+        name: 'pgw-orders-prod-20261126-1',
+        status: 'SUCCEEDED',
+        startDate: at('2026-11-26T10:00:00Z'),
+        stopDate: at('2026-11-26T11:00:00Z'),
+      },
+    ]);
+    const late = await openIncident(
+      deps,
+      target,
+      trigger('rds-event', '2026-11-26T11:10:00Z'),
+      DEFAULT_RUNBOOK_SETTINGS,
+    );
+    expect(late).toMatchObject({ outcome: 'stale', incidentId: 'pgw-orders-prod-20261126-1' });
+    expect(started).toEqual([]);
+  });
+
+  it("numbers the day's incidents, not their executions", async () => {
+    const { deps, started } = laggingSfn([
+      {
+        name: 'pgw-orders-prod-20261126-1-part3',
+        status: 'SUCCEEDED',
+        startDate: at('2026-11-26T11:00:00Z'),
+        stopDate: at('2026-11-26T11:30:00Z'),
+      },
+      {
+        name: 'pgw-orders-prod-20261126-1-part2',
+        status: 'SUCCEEDED',
+        startDate: at('2026-11-26T10:30:00Z'),
+        stopDate: at('2026-11-26T11:00:00Z'),
+      },
+      {
+        name: 'pgw-orders-prod-20261126-1',
+        status: 'SUCCEEDED',
+        startDate: at('2026-11-26T10:00:00Z'),
+        stopDate: at('2026-11-26T10:30:00Z'),
+      },
+    ]);
+    const outcome = await openIncident(
+      deps,
+      target,
+      trigger('probe', '2026-11-26T11:59:00Z'),
+      DEFAULT_RUNBOOK_SETTINGS,
+    );
+    expect(outcome).toMatchObject({ outcome: 'opened', incidentId: 'pgw-orders-prod-20261126-2' });
+    expect(started).toEqual(['pgw-orders-prod-20261126-2']);
+  });
+
+  it("never joins another target's incident whose id starts the same", async () => {
+    const { deps, started } = laggingSfn([
+      { name: 'pgw-orders-prod-eu-20261126-1', status: 'RUNNING', startDate: at('2026-11-26T11:50:00Z') },
+    ]);
+    const outcome = await openIncident(
+      deps,
+      target,
+      trigger('probe', '2026-11-26T11:59:00Z'),
+      DEFAULT_RUNBOOK_SETTINGS,
+    );
+    expect(outcome).toMatchObject({ outcome: 'opened', incidentId: 'pgw-orders-prod-20261126-1' });
+    expect(started).toEqual(['pgw-orders-prod-20261126-1']);
   });
 });

@@ -47,6 +47,7 @@ describe('runbook definition', () => {
       ([, s]) => s.Type === 'Succeed' || s.Type === 'Fail' || s.End === true,
     );
     expect(terminal.map(([n]) => n).sort()).toEqual([
+      'IncidentContinued',
       'IncidentResolved',
       'IncidentUnresolved',
       'RunbookCrashed',

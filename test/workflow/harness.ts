@@ -5,12 +5,13 @@
  */
 import { ManualClock } from '../../shared/clock.ts';
 import { LocalCloudWatch, LocalRds, LocalSecretsManager, LocalSns } from '../../shared/local/aws.ts';
-import type { LocalExecution } from '../../shared/local/step-functions.ts';
+import type { LocalExecution, LocalStepFunctions } from '../../shared/local/step-functions.ts';
 import {
   createLocalWorkflow,
   LOCAL_FUNCTIONS,
   LOCAL_STATE_MACHINE,
   type LocalWorkflowOptions,
+  waitForIncident,
 } from '../../shared/local/workflow.ts';
 import { silentLogger } from '../../shared/logger.ts';
 import type { RunbookInput, RunbookSettings, Trigger } from '../../shared/runbook/types.ts';
@@ -54,10 +55,17 @@ export interface Scenario {
   at?: Array<{ minute: number; run: () => Promise<void> }>;
   wrap?: LocalWorkflowOptions['wrap'];
   definition?: Record<string, unknown>;
+  /** The execution name, which is the incident id. @default "pgw-local-db-test-1" */
+  incidentId?: string;
+  /** Called with the local Step Functions before the incident starts. */
+  onWorkflow?: (sfn: LocalStepFunctions) => void;
 }
 
 export interface Outcome {
+  /** The execution that ended the incident. */
   execution: LocalExecution;
+  /** Every execution that carried the incident, in order (a long one is continued in new ones). */
+  executions: LocalExecution[];
   published: LocalSns['published'];
   pages: LocalSns['published'];
   notifications: LocalSns['published'];
@@ -115,8 +123,9 @@ export async function runIncident(scenario: Scenario): Promise<Outcome> {
         await pending.shift()?.run();
     },
   });
+  scenario.onWorkflow?.(sfn);
   const input: RunbookInput = {
-    incidentId: 'pgw-local-db-test-1',
+    incidentId: scenario.incidentId ?? 'pgw-local-db-test-1',
     requestId: 'test',
     target,
     trigger: {
@@ -139,10 +148,12 @@ export async function runIncident(scenario: Scenario): Promise<Outcome> {
       input: JSON.stringify(input),
     }),
   );
-  const execution = await sfn.wait(input.incidentId);
+  const executions = await waitForIncident(sfn, input.incidentId);
+  const execution = executions[executions.length - 1] as LocalExecution;
   const published = sns.published;
   return {
     execution,
+    executions,
     published,
     pages: published.filter((m) => m.topic === 'pgwarden-pages'),
     notifications: published.filter((m) => m.topic === 'pgwarden-notifications'),

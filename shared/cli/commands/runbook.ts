@@ -3,7 +3,12 @@ import type { IncidentRecord, Step } from '../../../functions/runbook/incident.t
 import { type Clock, systemClock } from '../../clock.ts';
 import { LocalCloudWatch, LocalRds, LocalSecretsManager, LocalSns } from '../../local/aws.ts';
 import { outcomeOf } from '../../local/system.ts';
-import { createLocalWorkflow, LOCAL_STATE_MACHINE } from '../../local/workflow.ts';
+import {
+  createLocalWorkflow,
+  currentPart,
+  LOCAL_STATE_MACHINE,
+  waitForIncident,
+} from '../../local/workflow.ts';
 import type { RunbookInput } from '../../runbook/types.ts';
 import { DEFAULT_REMEDIATION, DEFAULT_THRESHOLDS, type Target } from '../../target.ts';
 import { type CommandSpec, FlagReader, parseCommandArgs } from '../args.ts';
@@ -117,7 +122,7 @@ export async function runRunbook(argv: string[], io: Io, clock: Clock = systemCl
   };
   const removeInterrupt = onInterrupt(async () => {
     const { StopExecutionCommand } = await import('@aws-sdk/client-sfn');
-    const execution = sfn.executions.get(incidentId);
+    const execution = currentPart(sfn, incidentId);
     if (execution) await sfn.send(new StopExecutionCommand({ executionArn: execution.executionArn }));
   });
   await sfn.send(
@@ -127,7 +132,9 @@ export async function runRunbook(argv: string[], io: Io, clock: Clock = systemCl
       input: JSON.stringify(input),
     }),
   );
-  const execution = await sfn.wait(incidentId);
+  // A long incident goes on in further executions: the last one says how it ended.
+  const parts = await waitForIncident(sfn, incidentId);
+  const execution = parts[parts.length - 1] as (typeof parts)[number];
   removeInterrupt();
   const record = execution.output as IncidentRecord | undefined;
   const report: RunbookReport = {
