@@ -6,11 +6,13 @@
  *   npx cdk synth                     # uses pgwarden.config.json
  *   npx cdk synth -c config=prod.json
  *   npx cdk synth -c demo=true        # a demo VPC and database; the config file is optional
+ *   npx cdk deploy -c stackName=PgWardenStaging -c config=staging.json   # a second stack beside the first
  */
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { ConfigError } from '../shared/errors.ts';
 import { DEFAULT_CONFIG_FILE, loadConfig } from './config.ts';
+import { parseStackName } from './names.ts';
 import { PgWardenStack } from './pgwarden-stack.ts';
 
 /** Context values arrive as strings from `-c key=value` and as JSON values from cdk.json. */
@@ -27,7 +29,8 @@ try {
     console.error(
       `pgwarden: demo mode watches only its own database; "fleet" and "network" in ${file} are not used.`,
     );
-  new PgWardenStack(app, 'PgWarden', { config, demo });
+  const stackName = parseStackName(app.node.tryGetContext('stackName'));
+  new PgWardenStack(app, stackName, { config, demo });
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
 } catch (error) {
   if (!(error instanceof ConfigError)) throw error;

@@ -164,9 +164,8 @@ export const configInput = object({
   }),
   alarms: withDefault(alarmsInput, { probeFailingMinutes: 3 }),
   access: withDefault(accessInput, { secretArns: [], kmsKeyArns: [], iamDbUsers: [] }),
-  dashboardName: withDefault(
+  dashboardName: optional(
     string({ pattern: DASHBOARD_NAME, patternHint: 'letters, digits, "-" and "_" (max 255)' }),
-    'pgwarden',
   ),
   logRetentionDays: withDefault(retentionInput, 30),
   stateMachineLogsIncludeData: withDefault(boolean(), false),
@@ -235,8 +234,11 @@ export interface PgWardenConfig {
   /** Consecutive failing minutes before a target's probe-failing alarm fires. @default 3 */
   readonly probeFailingMinutes: number;
   readonly access: AccessConfig;
-  /** @default "pgwarden" */
-  readonly dashboardName: string;
+  /**
+   * Dashboards are global to the account: two stacks must not share a name.
+   * @default - `<stack name>-<region>`
+   */
+  readonly dashboardName?: string;
   /** @default 30 */
   readonly logRetentionDays: number;
   /** Log execution input and output (may hold target hostnames). @default false */
@@ -315,7 +317,7 @@ export function parseConfig(raw: unknown, options: ParseConfigOptions = {}): PgW
     maxDurationMs: input.escalation.maxDuration,
     probeFailingMinutes: input.alarms.probeFailingMinutes,
     access: input.access,
-    dashboardName: input.dashboardName,
+    ...(input.dashboardName ? { dashboardName: input.dashboardName } : {}),
     logRetentionDays: input.logRetentionDays,
     stateMachineLogsIncludeData: input.stateMachineLogsIncludeData,
   };

@@ -14,6 +14,7 @@ import { Network } from './constructs/network.ts';
 import { Notifications } from './constructs/notifications.ts';
 import { Runbook } from './constructs/runbook.ts';
 import { Schedules } from './constructs/schedules.ts';
+import { defaultDashboardName } from './names.ts';
 
 export interface PgWardenStackProps extends StackProps {
   /** The validated configuration: `loadConfig()` for a file, `parseConfig()` for an object. */
@@ -73,7 +74,7 @@ export class PgWardenStack extends Stack {
     });
     this.network = this.createNetwork(config, fleet.targets, discovery !== undefined, access.secretArns);
 
-    const dashboardName = config.dashboardName;
+    const dashboardName = config.dashboardName ?? defaultDashboardName(this);
     this.functions = new Functions(this, 'Functions', {
       fleetEnvironment: fleetEnvironment(fleet.document),
       ...(discovery ? { discovery: { tagKey: discovery.tagKey, tagValue: discovery.tagValue } } : {}),

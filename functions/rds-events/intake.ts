@@ -141,8 +141,8 @@ async function handleRdsEvent(event: RdsEvent, deps: IntakeDeps): Promise<Intake
 }
 
 /**
- * Alarm names pgwarden creates: `pgwarden-<target>-<kind>`, the kind two words (`probe-failing`,
- * `utilization-high`); the Target dimension is authoritative when present.
+ * A target's alarms are named `<stack>/<target>/<kind>` (infra/names.ts); the Target dimension is
+ * authoritative when present.
  */
 function alarmTarget(event: AlarmEvent): string | undefined {
   const configuration = (event.detail.configuration ?? {}) as { metrics?: unknown };
@@ -153,7 +153,7 @@ function alarmTarget(event: AlarmEvent): string | undefined {
     const target = metric.metricStat?.metric?.dimensions?.Target;
     if (target) return target;
   }
-  return /^pgwarden-(.+)-[a-z]+-[a-z]+$/.exec(event.detail.alarmName)?.[1];
+  return /^[^/]+\/([^/]+)\/[a-z-]+$/.exec(event.detail.alarmName)?.[1];
 }
 
 async function handleAlarm(event: AlarmEvent, deps: IntakeDeps): Promise<IntakeResult> {

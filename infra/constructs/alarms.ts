@@ -6,11 +6,12 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import type { Target } from '../../shared/target.ts';
+import { alarmName } from '../names.ts';
 import { fleetQuery, pgwardenMetric, wraparoundPercent } from './metrics.ts';
 
 /** A function whose errors are alarmed, and who hears about them. */
 export interface AlarmedFunction {
-  /** Short name used in the alarm name: `pgwarden-<name>-errors`. */
+  /** Short name used in the alarm name: `<stack>/<name>-errors`. */
   readonly name: string;
   readonly fn: lambda.IFunction;
   /** Page on-call (true) or notify everyone (false). */
@@ -43,8 +44,9 @@ export interface TargetAlarms {
  * someone. Per-target outage and pressure alarms tell everyone and open (or join) the incident, whose
  * runbook pages once after the escalation time; what pages directly is pgwarden itself failing: a
  * dead-man's switch on the monitor (missing data pages), runbook executions that fail, incidents that
- * cannot be started, and errors of the monitor and probe functions. Names start with
- * "pgwarden-"; rds-events maps `pgwarden-<target>-...` alarms back to their target.
+ * cannot be started, and errors of the monitor and probe functions. Every name starts with the stack
+ * name (`<stack>/monitor-heartbeat-missing`, `<stack>/<target>/probe-failing`, see names.ts), which is
+ * what the topics let CloudWatch publish for.
  */
 export class Alarms extends Construct {
   public readonly targetAlarms: readonly TargetAlarms[];
@@ -79,7 +81,7 @@ export class Alarms extends Construct {
         scope,
         'ProbeFailing',
         {
-          alarmName: `pgwarden-${target.id}-probe-failing`,
+          alarmName: alarmName(this, target.id, 'probe-failing'),
           alarmDescription: `pgwarden could not get a health snapshot of ${target.id} for ${failingMinutes} consecutive minute(s). The runbook execution for ${target.id} holds the evidence.`,
           metric: pgwardenMetric('ProbeSuccess', { target: target.id, statistic: 'Minimum' }),
           comparisonOperator: cw.ComparisonOperator.LESS_THAN_THRESHOLD,
@@ -95,7 +97,7 @@ export class Alarms extends Construct {
         scope,
         'UtilizationHigh',
         {
-          alarmName: `pgwarden-${target.id}-utilization-high`,
+          alarmName: alarmName(this, target.id, 'utilization-high'),
           alarmDescription: `${target.id} has used at least ${target.thresholds.utilizationPct}% of its usable connection slots for 5 minutes; new connections will soon fail with 53300.`,
           metric: pgwardenMetric('ConnectionUtilization', { target: target.id }),
           comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
@@ -110,7 +112,7 @@ export class Alarms extends Construct {
         scope,
         'WraparoundHigh',
         {
-          alarmName: `pgwarden-${target.id}-wraparound-high`,
+          alarmName: alarmName(this, target.id, 'wraparound-high'),
           alarmDescription: `The oldest unfrozen transaction id on ${target.id} is older than ${target.thresholds.wraparoundAge.toLocaleString('en-US')} transactions; vacuum (freeze) the oldest tables before PostgreSQL stops accepting writes.`,
           metric: pgwardenMetric('WraparoundPercent', {
             target: target.id,
@@ -128,7 +130,7 @@ export class Alarms extends Construct {
     });
 
     this.monitorHeartbeatMissing = this.alarm(this, 'MonitorHeartbeatMissing', {
-      alarmName: 'pgwarden-monitor-heartbeat-missing',
+      alarmName: alarmName(this, 'monitor-heartbeat-missing'),
       alarmDescription:
         'The pgwarden monitor completed no cycle for 3 minutes: no database is being probed. Check the monitor function’s errors, throttles and logs.',
       metric: pgwardenMetric('MonitorHeartbeat', { statistic: 'Sum' }),
@@ -146,7 +148,7 @@ export class Alarms extends Construct {
         errors,
         name,
         {
-          alarmName: `pgwarden-${name}-errors`,
+          alarmName: alarmName(this, `${name}-errors`),
           alarmDescription: `The pgwarden ${name} function failed. Its log group has the error name and message.`,
           metric: fn.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' }),
           comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
@@ -160,7 +162,7 @@ export class Alarms extends Construct {
 
     const period = Duration.minutes(1);
     this.runbookFailed = this.alarm(this, 'RunbookFailed', {
-      alarmName: 'pgwarden-runbook-failed',
+      alarmName: alarmName(this, 'runbook-failed'),
       alarmDescription:
         'A pgwarden runbook execution failed, timed out or was aborted: an incident may be open with nobody following it. Open the state machine’s failed executions.',
       metric: new cw.MathExpression({
@@ -180,7 +182,7 @@ export class Alarms extends Construct {
     });
 
     this.incidentStartFailures = this.alarm(this, 'IncidentStartFailures', {
-      alarmName: 'pgwarden-incident-start-failures',
+      alarmName: alarmName(this, 'incident-start-failures'),
       alarmDescription:
         'pgwarden saw an outage but could not start the runbook for it (Step Functions refused or failed), so nobody is following it. The monitor or rds-events log has the error; check the state machine and its IAM.',
       metric: pgwardenMetric('IncidentStartFailures', { statistic: 'Sum', period: Duration.minutes(5) }),
@@ -200,7 +202,7 @@ export class Alarms extends Construct {
           fleetScope,
           'ProbeFailing',
           {
-            alarmName: 'pgwarden-fleet-probe-failing',
+            alarmName: alarmName(this, 'fleet-probe-failing'),
             alarmDescription: `Some target's probe failed in each of ${failingMinutes} consecutive minute(s). The dashboard's fleet section shows which.`,
             metric: fleetQuery('MIN', 'ProbeSuccess'),
             comparisonOperator: cw.ComparisonOperator.LESS_THAN_THRESHOLD,
@@ -215,7 +217,7 @@ export class Alarms extends Construct {
           fleetScope,
           'UtilizationHigh',
           {
-            alarmName: 'pgwarden-fleet-utilization-high',
+            alarmName: alarmName(this, 'fleet-utilization-high'),
             alarmDescription:
               'Some target has used at least 80% of its usable connection slots for 5 minutes. The dashboard’s fleet section shows which.',
             metric: fleetQuery('MAX', 'ConnectionUtilization'),
@@ -231,7 +233,7 @@ export class Alarms extends Construct {
           fleetScope,
           'WraparoundHigh',
           {
-            alarmName: 'pgwarden-fleet-wraparound-high',
+            alarmName: alarmName(this, 'fleet-wraparound-high'),
             alarmDescription:
               'Some target’s oldest unfrozen transaction id is older than 1 billion transactions. The dashboard’s fleet section shows which.',
             metric: fleetQuery('MAX', 'WraparoundPercent', Duration.minutes(5)),

@@ -5,13 +5,14 @@ import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import type { MetricName } from '../../shared/metrics.ts';
 import type { Target } from '../../shared/target.ts';
+import { defaultDashboardName } from '../names.ts';
 import { fleetSearch, pgwardenMetric, wraparoundPercent } from './metrics.ts';
 
 /** Beyond this many static targets the dashboard shows fleet-wide searches instead of a row each. */
 export const MAX_TARGET_ROWS = 20;
 
 export interface DashboardProps {
-  /** @default "pgwarden" */
+  /** Dashboards are global to the account. @default - `<stack name>-<region>` */
   readonly dashboardName?: string;
   /** Targets named in the configuration: one section each. */
   readonly targets: readonly Target[];
@@ -41,7 +42,7 @@ export class Dashboard extends Construct {
 
   constructor(scope: Construct, id: string, props: DashboardProps) {
     super(scope, id);
-    const name = props.dashboardName ?? 'pgwarden';
+    const name = props.dashboardName ?? defaultDashboardName(this);
     this.dashboard = new cw.Dashboard(this, 'Dashboard', {
       dashboardName: name,
       defaultInterval: Duration.hours(3),

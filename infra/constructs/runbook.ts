@@ -5,6 +5,7 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { RUNBOOK_PLACEHOLDERS, runbookDefinition } from '../../shared/runbook/definition.ts';
+import { stackInstanceSuffix } from '../names.ts';
 
 export interface RunbookProps {
   /** Connects to a target and takes its health snapshot. */
@@ -49,8 +50,10 @@ export class Runbook extends Construct {
     super(scope, id);
     this.logGroup = new logs.LogGroup(this, 'LogGroup', {
       // The /aws/vendedlogs/ prefix keeps Step Functions from growing the account's CloudWatch Logs
-      // resource policy, which is limited in size.
-      logGroupName: `/aws/vendedlogs/states/${Stack.of(this).stackName}-runbook`,
+      // resource policy, which is limited in size. The group is retained, so its name carries this
+      // creation of the stack: a stack deployed again after a destroy gets a new group instead of
+      // failing on the old one's name.
+      logGroupName: `/aws/vendedlogs/states/${Stack.of(this).stackName}-runbook-${stackInstanceSuffix(this)}`,
       retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
       removalPolicy: props.logRemovalPolicy ?? RemovalPolicy.RETAIN,
     });

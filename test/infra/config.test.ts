@@ -38,11 +38,12 @@ describe('configuration', () => {
       sweepEveryMinutes: 5,
       escalateAfterMs: 1_200_000,
       probeFailingMinutes: 3,
-      dashboardName: 'pgwarden',
       logRetentionDays: 30,
       stateMachineLogsIncludeData: false,
     });
     expect(config.fleetInput.targets.map((t) => t.id)).toEqual(['orders-prod', 'billing-prod']);
+    // Dashboards are global to the account: unless named, the stack names it after itself.
+    expect(config.dashboardName).toBeUndefined();
   });
 
   it('names the field, the value and the fix for a port out of range', () => {
@@ -148,7 +149,7 @@ describe('configuration', () => {
     expect(() => loadConfig({ file })).toThrow(
       /Copy pgwarden\.config\.example\.json to pgwarden\.config\.json/,
     );
-    expect(loadConfig({ file, demo: true }).dashboardName).toBe('pgwarden');
+    expect(loadConfig({ file, demo: true }).logRetentionDays).toBe(30);
   });
 
   it('reports a file that is not JSON with the parser’s message', () => {

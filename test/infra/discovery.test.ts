@@ -34,7 +34,7 @@ describe('tag discovery', () => {
 
   it('alarms on the whole fleet with Metrics Insights queries instead of per-target alarms', () => {
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      AlarmName: 'pgwarden-fleet-probe-failing',
+      AlarmName: 'PgWarden/fleet-probe-failing',
       Metrics: [
         Match.objectLike({
           Expression: 'SELECT MIN(ProbeSuccess) FROM SCHEMA("PgWarden", Target)',
@@ -46,18 +46,18 @@ describe('tag discovery', () => {
       EvaluationPeriods: 3,
     });
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      AlarmName: 'pgwarden-fleet-utilization-high',
+      AlarmName: 'PgWarden/fleet-utilization-high',
       Metrics: [
         Match.objectLike({ Expression: 'SELECT MAX(ConnectionUtilization) FROM SCHEMA("PgWarden", Target)' }),
       ],
     });
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      AlarmName: 'pgwarden-monitor-heartbeat-missing',
+      AlarmName: 'PgWarden/monitor-heartbeat-missing',
     });
     const names = Object.values(template.findResources('AWS::CloudWatch::Alarm')).map(
       (a) => a.Properties.AlarmName,
     );
-    expect(names.filter((n) => /probe-failing$/.test(n))).toEqual(['pgwarden-fleet-probe-failing']);
+    expect(names.filter((n) => /probe-failing$/.test(n))).toEqual(['PgWarden/fleet-probe-failing']);
   });
 
   it('has no alarm-state rule, having no per-target alarm to map back to a target', () => {

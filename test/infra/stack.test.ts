@@ -85,7 +85,7 @@ describe('functions', () => {
       PGWARDEN_MAX_DURATION: '4h',
     });
     const dashboard = JSON.stringify(env.PGWARDEN_DASHBOARD_URL);
-    expect(dashboard).toContain('#dashboards/dashboard/pgwarden');
+    expect(dashboard).toContain('#dashboards/dashboard/PgWarden-');
     expect(JSON.stringify(env.PGWARDEN_CONSOLE_URL)).toContain('.console.aws.amazon.com/states/home?region=');
   });
 
@@ -202,13 +202,26 @@ describe('runbook state machine', () => {
     });
   });
 
-  it('logs to a vended-logs group, retained', () => {
-    template.hasResource('AWS::Logs::LogGroup', {
-      Properties: {
-        LogGroupName: Match.stringLikeRegexp('^/aws/vendedlogs/states/'),
-        RetentionInDays: 30,
-      },
-      DeletionPolicy: 'Retain',
+  it('logs to a retained vended-logs group whose name is new with every creation of the stack', () => {
+    const named = Object.values(template.findResources('AWS::Logs::LogGroup')).filter(
+      (g) => g.Properties.LogGroupName !== undefined,
+    );
+    expect(named).toHaveLength(1);
+    expect(named[0]).toMatchObject({ Properties: { RetentionInDays: 30 }, DeletionPolicy: 'Retain' });
+    // A fixed name would make the next deploy after a destroy fail on the group the old stack kept.
+    expect(named[0]?.Properties.LogGroupName).toEqual({
+      'Fn::Join': [
+        '',
+        [
+          '/aws/vendedlogs/states/PgWarden-runbook-',
+          {
+            'Fn::Select': [
+              0,
+              { 'Fn::Split': ['-', { 'Fn::Select': [2, { 'Fn::Split': ['/', { Ref: 'AWS::StackId' }] }] }] },
+            ],
+          },
+        ],
+      ],
     });
   });
 
@@ -237,17 +250,61 @@ describe('notifications', () => {
     template.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
   });
 
-  it('lets CloudWatch alarms use the key to publish', () => {
+  // What CloudWatch sends when an alarm acts: aws:SourceArn is the alarm's ARN, aws:SourceAccount its account.
+  const thisStacksAlarms = {
+    StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } },
+    ArnLike: {
+      'aws:SourceArn': {
+        'Fn::Join': [
+          '',
+          [
+            'arn:',
+            { Ref: 'AWS::Partition' },
+            ':cloudwatch:',
+            { Ref: 'AWS::Region' },
+            ':',
+            { Ref: 'AWS::AccountId' },
+            ':alarm:PgWarden/*',
+          ],
+        ],
+      },
+    },
+  };
+
+  it("lets this stack's CloudWatch alarms use the key to publish, and no other account's", () => {
     template.hasResourceProperties('AWS::KMS::Key', {
       KeyPolicy: {
         Statement: Match.arrayWith([
           Match.objectLike({
+            Effect: 'Allow',
             Principal: { Service: 'cloudwatch.amazonaws.com' },
             Action: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+            Condition: thisStacksAlarms,
           }),
         ]),
       },
     });
+  });
+
+  it("lets this stack's CloudWatch alarms publish to both topics (a topic policy replaces SNS's default)", () => {
+    for (const topic of ['TopicsPages', 'TopicsNotifications']) {
+      const ref = { Ref: logicalId(template, 'AWS::SNS::Topic', topic) };
+      template.hasResourceProperties('AWS::SNS::TopicPolicy', {
+        Topics: [ref],
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            {
+              Sid: 'AllowThisStacksAlarmsToPublish',
+              Effect: 'Allow',
+              Principal: { Service: 'cloudwatch.amazonaws.com' },
+              Action: 'sns:Publish',
+              Resource: ref,
+              Condition: thisStacksAlarms,
+            },
+          ]),
+        },
+      });
+    }
   });
 
   it('refuses publishing without TLS on both topics', () => {
@@ -278,8 +335,12 @@ describe('notifications', () => {
 describe('dashboard', () => {
   const body = () => JSON.stringify(Object.values(template.findResources('AWS::CloudWatch::Dashboard'))[0]);
 
-  it('is named pgwarden', () => {
-    template.hasResourceProperties('AWS::CloudWatch::Dashboard', { DashboardName: 'pgwarden' });
+  it('is named after the stack and region (dashboards are global), or as the configuration says', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Dashboard', {
+      DashboardName: { 'Fn::Join': ['', ['PgWarden-', { Ref: 'AWS::Region' }]] },
+    });
+    const named = synth({ ...exampleConfig(), dashboardName: 'orders-oncall' }).template;
+    named.hasResourceProperties('AWS::CloudWatch::Dashboard', { DashboardName: 'orders-oncall' });
   });
 
   it("graphs every target's probe metrics and RDS's own metrics by instance or cluster", () => {
@@ -316,7 +377,7 @@ describe('alarms', () => {
 
   it('notifies (and opens the incident) when a target cannot be probed for 3 consecutive minutes, leaving missing data to the heartbeat', () => {
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      AlarmName: 'pgwarden-orders-prod-probe-failing',
+      AlarmName: 'PgWarden/orders-prod/probe-failing',
       Namespace: NAMESPACE,
       MetricName: 'ProbeSuccess',
       Dimensions: [{ Name: 'Target', Value: 'orders-prod' }],
@@ -334,7 +395,7 @@ describe('alarms', () => {
 
   it('notifies (and opens the incident) when a target uses 80% of its connection slots for 5 minutes', () => {
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      AlarmName: 'pgwarden-billing-prod-utilization-high',
+      AlarmName: 'PgWarden/billing-prod/utilization-high',
       MetricName: 'ConnectionUtilization',
       ComparisonOperator: 'GreaterThanOrEqualToThreshold',
       Threshold: 80,
@@ -345,7 +406,7 @@ describe('alarms', () => {
 
   it('pages when an incident could not be started, since nobody follows that outage', () => {
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      AlarmName: 'pgwarden-incident-start-failures',
+      AlarmName: 'PgWarden/incident-start-failures',
       Namespace: NAMESPACE,
       MetricName: 'IncidentStartFailures',
       Statistic: 'Sum',
@@ -357,7 +418,7 @@ describe('alarms', () => {
 
   it('notifies when the transaction-id age passes 1 billion (46.56% of 2^31)', () => {
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      AlarmName: 'pgwarden-orders-prod-wraparound-high',
+      AlarmName: 'PgWarden/orders-prod/wraparound-high',
       MetricName: 'WraparoundPercent',
       Statistic: 'Maximum',
       Threshold: 46.56,
@@ -369,7 +430,7 @@ describe('alarms', () => {
 
   it('pages when the monitor publishes no heartbeat for 3 minutes, missing data counting as breaching', () => {
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      AlarmName: 'pgwarden-monitor-heartbeat-missing',
+      AlarmName: 'PgWarden/monitor-heartbeat-missing',
       Namespace: NAMESPACE,
       MetricName: 'MonitorHeartbeat',
       Dimensions: Match.absent(),
@@ -393,7 +454,7 @@ describe('alarms', () => {
       ['runbook', notifications],
     ] as const)
       template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-        AlarmName: `pgwarden-${name}-errors`,
+        AlarmName: `PgWarden/${name}-errors`,
         Namespace: 'AWS/Lambda',
         MetricName: 'Errors',
         Threshold: 1,
@@ -404,7 +465,7 @@ describe('alarms', () => {
 
   it('pages when a runbook execution fails, times out or is aborted', () => {
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      AlarmName: 'pgwarden-runbook-failed',
+      AlarmName: 'PgWarden/runbook-failed',
       Threshold: 1,
       ComparisonOperator: 'GreaterThanOrEqualToThreshold',
       Metrics: Match.arrayWith([
@@ -423,13 +484,21 @@ describe('alarms', () => {
     });
   });
 
-  it('names every alarm pgwarden-...', () => {
+  it("names every alarm under the stack's name, a target's alarms under the target id", () => {
     const names = Object.values(template.findResources('AWS::CloudWatch::Alarm')).map(
       (a) => a.Properties.AlarmName as string,
     );
     // 3 per target, heartbeat, one per function, runbook failed, incident start failures
     expect(names).toHaveLength(2 * 3 + 1 + 6 + 1 + 1);
-    for (const name of names) expect(name).toMatch(/^pgwarden-/);
+    for (const name of names) expect(name).toMatch(/^PgWarden\/([a-z0-9-]+\/)?[a-z-]+$/);
+    expect(names.filter((n) => n.split('/').length === 3).sort()).toEqual([
+      'PgWarden/billing-prod/probe-failing',
+      'PgWarden/billing-prod/utilization-high',
+      'PgWarden/billing-prod/wraparound-high',
+      'PgWarden/orders-prod/probe-failing',
+      'PgWarden/orders-prod/utilization-high',
+      'PgWarden/orders-prod/wraparound-high',
+    ]);
   });
 });
 

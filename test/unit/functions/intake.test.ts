@@ -142,7 +142,7 @@ describe('RDS event intake', () => {
       'detail-type': 'CloudWatch Alarm State Change',
       time: '2026-11-20T03:20:00Z',
       detail: {
-        alarmName: 'pgwarden-orders-prod-probe-failing',
+        alarmName: 'PgWarden/orders-prod/probe-failing',
         state: { value: 'ALARM', reason: 'Threshold Crossed', timestamp: '2026-11-20T03:19:58.000+0000' },
         configuration: {
           metrics: [
@@ -158,11 +158,24 @@ describe('RDS event intake', () => {
     });
     expect(opened[0]?.trigger).toMatchObject({
       kind: 'alarm',
-      alarmName: 'pgwarden-orders-prod-probe-failing',
+      alarmName: 'PgWarden/orders-prod/probe-failing',
       observedAt: '2026-11-20T03:19:58.000Z',
     });
     const ok = { ...alarm, detail: { ...alarm.detail, state: { value: 'OK' } } };
     expect(await handleIntake(ok, d)).toMatchObject({ action: 'ignored' });
+  });
+
+  it('maps an alarm without a Target dimension to its target by the alarm name', async () => {
+    const { d } = deps(fleet);
+    const alarm = {
+      source: 'aws.cloudwatch',
+      'detail-type': 'CloudWatch Alarm State Change',
+      time: '2026-11-20T03:20:00Z',
+      detail: { alarmName: 'PgWardenStaging/orders-prod/utilization-high', state: { value: 'ALARM' } },
+    };
+    expect(await handleIntake(alarm, d)).toMatchObject({ action: 'opened', targetId: 'orders-prod' });
+    const fleetWide = { ...alarm, detail: { ...alarm.detail, alarmName: 'PgWarden/fleet-probe-failing' } };
+    expect(await handleIntake(fleetWide, d)).toMatchObject({ action: 'ignored' });
   });
 
   it('knows the event ids the runbook cares about', () => {
