@@ -48,6 +48,9 @@ function namedErrors(logger: Logger): MiddlewareObj {
   };
 }
 
+/** How long before the Lambda timeout middy aborts the handler's signal. */
+export const EARLY_ABORT_MS = 1_000;
+
 /** Wraps a core in middy with the house defaults. */
 export function lambdaHandler<R>(
   logger: Logger,
@@ -56,7 +59,7 @@ export function lambdaHandler<R>(
   return middy(
     async (event: unknown, context: Context, { signal }: { signal: AbortSignal }) =>
       handle(event, { signal, context, log: coreLogger(logger) }),
-    { timeoutEarlyInMillis: 1_000 },
+    { timeoutEarlyInMillis: EARLY_ABORT_MS },
   )
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .use(namedErrors(logger));

@@ -96,7 +96,10 @@ export async function runMonitor(
       if (signal.aborted) break;
       if (clock.now() > tick + settings.cadenceMs) continue; // this tick was missed while confirming; skip it
       const nextTick = tick + settings.cadenceMs;
-      let verdict = await record(target, tracker, report, await probeOnce(target));
+      const first = await unlessAborted(probeOnce(target), signal);
+      // A probe cut short by the end of the run says nothing about its target: not recorded.
+      if (first === undefined) break;
+      let verdict = await record(target, tracker, report, first);
       while (
         verdict.status === 'suspect' &&
         !signal.aborted &&
@@ -104,7 +107,9 @@ export async function runMonitor(
       ) {
         await clock.sleep(settings.confirmDelayMs, signal).catch(() => undefined);
         if (signal.aborted) break;
-        verdict = await record(target, tracker, report, await probeOnce(target));
+        const confirmation = await unlessAborted(probeOnce(target), signal);
+        if (confirmation === undefined) break;
+        verdict = await record(target, tracker, report, confirmation);
       }
       if (verdict.status === 'unhealthy' && verdict.trigger) {
         const outcome = await open(target, tracker, verdict.trigger);
@@ -188,4 +193,31 @@ export async function runMonitor(
     targets: [...reports.values()],
     incidents,
   };
+}
+
+/**
+ * The probe's result, or undefined once the run is over: a probe still out then is not waited for,
+ * whether or not its client honours the abort, so the run always ends in time to send its metrics.
+ */
+function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T | undefined> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) {
+      promise.catch(() => undefined);
+      resolve(undefined);
+      return;
+    }
+    const onAbort = () => resolve(undefined);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(signal.aborted ? undefined : value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        if (signal.aborted) resolve(undefined);
+        else reject(error);
+      },
+    );
+  });
 }

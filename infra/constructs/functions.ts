@@ -1,4 +1,5 @@
-import { ArnFormat, Duration, type RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { ArnFormat, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as logs from 'aws-cdk-lib/aws-logs';
@@ -33,6 +34,12 @@ export interface FunctionsProps {
   readonly logRemovalPolicy?: RemovalPolicy;
 }
 
+/**
+ * The monitor's Lambda timeout: below the one-minute schedule period, so one run has normally ended
+ * before the next begins (the lease makes sure of it when it has not).
+ */
+export const MONITOR_TIMEOUT = Duration.seconds(59);
+
 /** PutMetricData has no resource-level permissions; the namespace condition is what confines it. */
 const PUT_METRIC_DATA = (sid: string) =>
   new iam.PolicyStatement({
@@ -54,6 +61,8 @@ export class Functions extends Construct {
   public readonly remediate: PgWardenFunction;
   /** Probes the fleet every minute at sub-minute cadence, publishes metrics, opens incidents. */
   public readonly monitor: PgWardenFunction;
+  /** The monitor's lease: one run at a time (functions/monitor/lease.ts). */
+  public readonly monitorLease: dynamodb.Table;
   /** Invokes remediate for every target on a schedule (idle-session sweep). */
   public readonly sweep: PgWardenFunction;
   /** Turns RDS events and pgwarden's alarms into incidents. */
@@ -94,13 +103,16 @@ export class Functions extends Construct {
       ...common,
       entry: 'functions/monitor/handler.ts',
       description: 'probes the fleet every few seconds and publishes its metrics',
-      // The handler runs sub-minute cycles for 55 s, then flushes metrics; 70 s leaves room for both.
-      timeout: Duration.seconds(70),
+      // One monitor at a time: its debounce state lives in the warm container, and two overlapping
+      // runs would probe every target twice and publish every sample twice. Not by reserved
+      // concurrency (a reservation needs a concurrency quota of 101+, which new accounts lack) but by
+      // a lease (functions/monitor/lease.ts): a run probes and publishes only while it holds it, until
+      // its timeout at the latest. The timeout is below the schedule's one-minute period, so a run has
+      // normally ended before the next starts: it probes for 51 s (ticks at 0-50 s at the default
+      // 10 s cadence), stops probing 5 s before the timeout, sends its metrics, then frees the lease.
+      timeout: MONITOR_TIMEOUT,
       // Measured peak about 125 MB while probing 100 databases (npm run bench, section 5).
       memorySize: 256,
-      // One monitor at a time: its debounce state lives in the warm container, and two overlapping
-      // runs would probe every target twice and publish every sample twice.
-      reservedConcurrentExecutions: 1,
       environment: {
         ...props.fleetEnvironment,
         ...props.runbookEnvironment,
@@ -108,10 +120,29 @@ export class Functions extends Construct {
         PGWARDEN_CADENCE: props.cadence,
         PGWARDEN_CONFIRM_DELAY: '1s',
         PGWARDEN_CONCURRENCY: '10',
-        PGWARDEN_RUN_FOR: '55s',
+        PGWARDEN_RUN_FOR: '51s',
         PGWARDEN_NAMESPACE: NAMESPACE,
       },
     });
+    this.monitorLease = new dynamodb.Table(this, 'MonitorLease', {
+      partitionKey: { name: 'id', type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      // One item that is worthless once its run has ended: nothing to keep or restore.
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    Validations.of(this.monitorLease).acknowledge({
+      id: 'AwsSolutions-DDB3',
+      reason:
+        'The table holds one lease item that expires within a minute; point-in-time recovery would restore nothing of value.',
+    });
+    this.monitor.addEnvironment('PGWARDEN_LEASE_TABLE', this.monitorLease.tableName);
+    this.monitor.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'HoldTheMonitorLease',
+        actions: ['dynamodb:PutItem', 'dynamodb:DeleteItem'],
+        resources: [this.monitorLease.tableArn],
+      }),
+    );
     // A run that could not start on time is worthless a minute later, when the next one is due.
     this.monitor.function.configureAsyncInvoke({ retryAttempts: 0, maxEventAge: Duration.seconds(60) });
     invokeOnly(this.monitor, this.probe);

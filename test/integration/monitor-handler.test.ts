@@ -11,6 +11,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { LocalStepFunctions } from '../../shared/local/step-functions.ts';
 import { lambdaContext } from '../helpers/lambda.ts';
+import { fakeLeaseTable, LEASE_TABLE } from '../helpers/lease-table.ts';
 import { startTestServer, type TestServer } from '../helpers/postgres.ts';
 
 const SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:pgwarden/local-AbCdEf';
@@ -21,6 +22,7 @@ const lambdaMock = mockClient(LambdaClient);
 const cloudwatchMock = mockClient(CloudWatchClient);
 const sfnMock = mockClient(SFNClient);
 const secretsMock = mockClient(SecretsManagerClient);
+const leaseTable = fakeLeaseTable();
 
 describe('monitor function handler', () => {
   let server: TestServer;
@@ -45,6 +47,7 @@ describe('monitor function handler', () => {
     PGWARDEN_CADENCE: '1s',
     PGWARDEN_CONFIRM_DELAY: '100ms',
     PGWARDEN_RUN_FOR: '2s',
+    PGWARDEN_LEASE_TABLE: LEASE_TABLE,
     ...overrides,
   });
 
@@ -66,6 +69,7 @@ describe('monitor function handler', () => {
   });
   beforeEach(() => {
     for (const mock of [lambdaMock, cloudwatchMock, sfnMock, secretsMock]) mock.reset();
+    leaseTable.reset();
     secretsMock
       .on(GetSecretValueCommand)
       .resolves({ SecretString: JSON.stringify({ username: 'postgres', password: server.password }) });
@@ -115,6 +119,53 @@ describe('monitor function handler', () => {
     expect(puts[0]?.args[0].input.Namespace).toBe('PgWarden');
     expect(summary.metrics.calls).toBe(1);
     expect(sfnMock.commandCalls(StartExecutionCommand)).toHaveLength(0);
+  });
+
+  it('holds the lease from before the first probe until after the metrics are sent, then frees it', async () => {
+    const handler = await loadMonitor(environment({ PGWARDEN_RUN_FOR: '1s' }));
+    const order: string[] = [];
+    const seen = (what: string) => () => order.push(what);
+    lambdaMock.on(InvokeCommand).callsFake(async (input) => {
+      if (!order.includes('probe')) seen('probe')();
+      const payload = JSON.parse(new TextDecoder().decode(input.Payload));
+      const result = await probeHandler(payload, lambdaContext('pgwarden-probe'));
+      return { StatusCode: 200, Payload: new TextEncoder().encode(JSON.stringify(result)) };
+    });
+    cloudwatchMock.on(PutMetricDataCommand).callsFake(async () => {
+      seen('publish')();
+      return {};
+    });
+    await handler({}, lambdaContext('pgwarden-monitor', 59_000));
+    expect(leaseTable.calls()).toEqual(['put', 'delete']);
+    expect(order).toEqual(['probe', 'publish']);
+    expect(leaseTable.item()).toBeUndefined();
+  });
+
+  it('does nothing while another run holds the lease: no probe, no metric', async () => {
+    const handler = await loadMonitor(environment({ PGWARDEN_RUN_FOR: '1s' }));
+    leaseTable.hold('another-run', Date.now() + 30_000);
+    const result = await handler({}, lambdaContext('pgwarden-monitor', 59_000));
+    expect(result).toMatchObject({ skipped: 'another monitor run is in progress', status: 'busy' });
+    expect(lambdaMock.commandCalls(InvokeCommand)).toHaveLength(0);
+    expect(cloudwatchMock.commandCalls(PutMetricDataCommand)).toHaveLength(0);
+    expect(leaseTable.item()?.holder?.S).toBe('another-run');
+  });
+
+  it('never lets two runs delivered at once both probe and publish', async () => {
+    const handler = await loadMonitor(environment({ PGWARDEN_RUN_FOR: '1s' }));
+    const results = await Promise.all([
+      handler({ id: 'event-1' }, lambdaContext('pgwarden-monitor', 59_000)),
+      handler({ id: 'event-1' }, lambdaContext('pgwarden-monitor', 59_000)),
+    ]);
+    expect(results.filter((r) => (r as { skipped?: string }).skipped !== undefined)).toHaveLength(1);
+    expect(cloudwatchMock.commandCalls(PutMetricDataCommand)).toHaveLength(1);
+  });
+
+  it('takes over a lease whose run has ended without freeing it (timed out)', async () => {
+    const handler = await loadMonitor(environment({ PGWARDEN_RUN_FOR: '1s' }));
+    leaseTable.hold('timed-out-run', Date.now() - 1);
+    const result = (await handler({}, lambdaContext('pgwarden-monitor', 59_000))) as { probes: number };
+    expect(result.probes).toBeGreaterThan(0);
   });
 
   it('starts exactly one runbook execution when the database goes away', async () => {

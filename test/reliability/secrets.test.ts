@@ -25,6 +25,7 @@ import { probe } from '../../shared/probe/probe.ts';
 import { redact } from '../../shared/redact.ts';
 import { DEFAULT_REMEDIATION } from '../../shared/target.ts';
 import { captureOutput, lambdaContext } from '../helpers/lambda.ts';
+import { fakeLeaseTable, LEASE_TABLE } from '../helpers/lease-table.ts';
 import { createMonitorRole, startTestServer, type TestServer } from '../helpers/postgres.ts';
 import { runIncident } from '../workflow/harness.ts';
 
@@ -78,6 +79,7 @@ const secretsMock = mockClient(SecretsManagerClient);
 const lambdaMock = mockClient(LambdaClient);
 const cloudwatchMock = mockClient(CloudWatchClient);
 const sfnMock = mockClient(SFNClient);
+fakeLeaseTable();
 
 describe('no password, secret or token leaves pgwarden', () => {
   let server: TestServer;
@@ -244,6 +246,7 @@ describe('no password, secret or token leaves pgwarden', () => {
     vi.stubEnv('PGWARDEN_CADENCE', '1s');
     vi.stubEnv('PGWARDEN_CONFIRM_DELAY', '100ms');
     vi.stubEnv('PGWARDEN_RUN_FOR', '1s');
+    vi.stubEnv('PGWARDEN_LEASE_TABLE', LEASE_TABLE);
     const monitor = ((await import('../../functions/monitor/handler.ts')) as unknown as { handler: Handler })
       .handler;
     await server.stop();
