@@ -15,9 +15,17 @@ export interface ResolvedCredentials {
   password?: string;
 }
 
+/** What reading a secret needs of a Secrets Manager client. */
+export type SecretsReader = Pick<SecretsManagerClient, 'send'>;
+
 export interface CredentialDeps {
-  /** Needed only for `secret` auth. */
-  secrets?: Pick<SecretsManagerClient, 'send'>;
+  /** Needed only for `secret` auth: the client for the function's own region. */
+  secrets?: SecretsReader;
+  /**
+   * The client for a secret whose ARN names a region (`secretsInRegion`). Without it every secret is
+   * read with `secrets`.
+   */
+  secretsIn?: (region: string) => SecretsReader;
   /** Signs IAM tokens; injectable for tests. */
   signToken?: (input: {
     hostname: string;
@@ -97,16 +105,47 @@ export async function resolveCredentials(
   return value;
 }
 
+/**
+ * The region a secret lives in: the one its ARN names, or none for a bare name (which Secrets Manager
+ * looks up in the caller's own region).
+ */
+export function secretRegion(secretId: string): string | undefined {
+  return /^arn:aws[a-z-]*:secretsmanager:([a-z0-9-]+):/.exec(secretId)?.[1];
+}
+
+/**
+ * Secrets Manager clients by region, each built on first use and kept: the function's own client for
+ * its region, a new one (from `create`) for any other region a secret's ARN names.
+ */
+export function secretsClientsByRegion<C extends SecretsReader>(
+  home: C,
+  homeRegion: string | undefined,
+  create: (region: string) => C,
+): (region: string) => C {
+  const clients = new Map<string, C>();
+  if (homeRegion) clients.set(homeRegion, home);
+  return (region) => {
+    let client = clients.get(region);
+    if (!client) {
+      client = create(region);
+      clients.set(region, client);
+    }
+    return client;
+  };
+}
+
 async function fetchSecret(
   spec: ConnectionSpec,
   secretId: string,
   deps: CredentialDeps,
 ): Promise<ResolvedCredentials> {
-  if (!deps.secrets)
-    throw new CredentialsError('a Secrets Manager client is required for secret authentication');
+  // A secret in another region is only found there: ask the client of the region its ARN names.
+  const region = secretRegion(secretId);
+  const client = region && deps.secretsIn ? deps.secretsIn(region) : deps.secrets;
+  if (!client) throw new CredentialsError('a Secrets Manager client is required for secret authentication');
   let secretString: string | undefined;
   try {
-    const out = await deps.secrets.send(
+    const out = await client.send(
       new GetSecretValueCommand({ SecretId: secretId }),
       deps.signal ? { abortSignal: deps.signal } : {},
     );

@@ -1,10 +1,17 @@
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { secretsClientsByRegion } from '../../shared/credentials.ts';
 import { createLambdaLogger, lambdaHandler, parseEnvironment } from '../../shared/lambda.ts';
 import { duration, withDefault } from '../../shared/validate.ts';
 import { handleProbe } from './probe.ts';
 
 const logger = createLambdaLogger('probe');
 const secrets = new SecretsManagerClient({});
+// A secret is read in the region its ARN names, which may not be the function's own.
+const secretsIn = secretsClientsByRegion(
+  secrets,
+  process.env.AWS_REGION,
+  (region) => new SecretsManagerClient({ region }),
+);
 const env = parseEnvironment(
   {
     PGWARDEN_CONNECT_TIMEOUT: withDefault(duration({ minMs: 100, maxMs: 20_000 }), 3_000),
@@ -20,6 +27,6 @@ export const handler = lambdaHandler(logger, async (event, { signal, log }) => {
   return handleProbe(
     event,
     { connectTimeoutMs: env.PGWARDEN_CONNECT_TIMEOUT, statementTimeoutMs: env.PGWARDEN_STATEMENT_TIMEOUT },
-    { logger: log, secrets, signal },
+    { logger: log, secrets, secretsIn, signal },
   );
 });

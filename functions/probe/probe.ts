@@ -24,6 +24,8 @@ export interface ProbeFunctionConfig {
 export interface ProbeFunctionDeps {
   logger: Logger;
   secrets: Pick<SecretsManagerClient, 'send'>;
+  /** The Secrets Manager client for a secret in another region (its ARN names it). @default - `secrets` */
+  secretsIn?: (region: string) => Pick<SecretsManagerClient, 'send'>;
   clock?: Clock;
   signal?: AbortSignal;
 }

@@ -1,4 +1,5 @@
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { secretsClientsByRegion } from '../../shared/credentials.ts';
 import { createLambdaLogger, lambdaHandler, parseEnvironment } from '../../shared/lambda.ts';
 import { emfRecord } from '../../shared/metrics.ts';
 import { sessionsSignalled } from '../../shared/remediation/remediate.ts';
@@ -7,6 +8,12 @@ import { handleRemediate } from './remediate.ts';
 
 const logger = createLambdaLogger('remediate');
 const secrets = new SecretsManagerClient({});
+// A secret is read in the region its ARN names, which may not be the function's own.
+const secretsIn = secretsClientsByRegion(
+  secrets,
+  process.env.AWS_REGION,
+  (region) => new SecretsManagerClient({ region }),
+);
 const env = parseEnvironment(
   {
     PGWARDEN_CONNECT_TIMEOUT: withDefault(duration({ minMs: 100, maxMs: 20_000 }), 3_000),
@@ -22,7 +29,7 @@ export const handler = lambdaHandler(logger, async (event, { signal, log }) => {
   const result = await handleRemediate(
     event,
     { connectTimeoutMs: env.PGWARDEN_CONNECT_TIMEOUT, statementTimeoutMs: env.PGWARDEN_STATEMENT_TIMEOUT },
-    { logger: log, secrets, signal },
+    { logger: log, secrets, secretsIn, signal },
   );
   // Inside a VPC without NAT there is no route to PutMetricData: the metric travels as an embedded
   // metric format line, written raw so no logger prefix breaks the JSON.
