@@ -65,11 +65,14 @@ export class PgWardenFunction extends Construct implements iam.IGrantable {
   public readonly role: iam.Role;
   /** Where the function logs. */
   public readonly logGroup: logs.LogGroup;
+  /** The handler file, relative to the repository root (what the function's code is bundled from). */
+  public readonly entry: string;
   public readonly grantPrincipal: iam.IPrincipal;
   private readonly env: Record<string, string>;
 
   constructor(scope: Construct, id: string, props: PgWardenFunctionProps) {
     super(scope, id);
+    this.entry = props.entry;
     this.logGroup = new logs.LogGroup(this, 'LogGroup', {
       retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
       removalPolicy: props.logRemovalPolicy ?? RemovalPolicy.RETAIN,

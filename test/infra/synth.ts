@@ -19,6 +19,20 @@ export function exampleConfig(): Json {
   return JSON.parse(readFileSync(`${REPO_ROOT}pgwarden.config.example.json`, 'utf8'));
 }
 
+/** Watches every tagged database, logging in with IAM; the fleet defaults may start stopped ones. */
+export const DISCOVERY_CONFIG = {
+  fleet: {
+    defaults: { user: 'pgwarden_monitor', auth: { iam: true }, remediation: { allowStartInstance: true } },
+    discovery: { tagKey: 'pgwarden:monitor', tagValue: 'true' },
+  },
+  network: {
+    vpcId: 'vpc-0123456789abcdef0',
+    availabilityZones: ['eu-west-1a'],
+    privateSubnetIds: ['subnet-0123456789abcdef0'],
+  },
+  access: { secretArns: ['arn:aws:secretsmanager:us-east-1:123456789012:secret:pgwarden/tagged-AbCdEf'] },
+};
+
 export interface Synthesized {
   app: App;
   stack: PgWardenStack;
