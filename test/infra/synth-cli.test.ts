@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../infra/constructs/function.ts';
-import type { Json } from './synth.ts';
+import { CLI_CONTEXT, type Json } from './synth.ts';
 
 const out = mkdtempSync(join(tmpdir(), 'pgwarden-synth-'));
 afterAll(() => rmSync(out, { recursive: true, force: true }));
@@ -35,6 +35,29 @@ describe('npm run synth', () => {
     expect(existsSync(join(out, 'PgWarden.template.json'))).toBe(true);
 
     const template = JSON.parse(readFileSync(join(out, 'PgWarden.template.json'), 'utf8'));
+
+    // The template synthesized with bundling skipped (what cfn-lint checks) is this one but for the
+    // functions' asset keys and paths.
+    const unbundledDir = join(out, 'unbundled');
+    const unbundled = spawnSync(process.execPath, ['infra/app.ts'], {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+      env: {
+        ...process.env,
+        CDK_OUTDIR: unbundledDir,
+        CDK_CONTEXT_JSON: JSON.stringify({ ...CLI_CONTEXT, 'aws:cdk:bundling-stacks': [], demo: true }),
+      },
+    });
+    expect(unbundled.status, unbundled.stderr).toBe(0);
+    const withoutAssetKeys = (t: Json) =>
+      JSON.parse(
+        JSON.stringify(t)
+          .replace(/"[0-9a-f]{64}\.zip"/g, '"<asset>.zip"')
+          .replace(/"aws:asset:path":"[^"]*"/g, '"aws:asset:path":"<asset>"'),
+      );
+    expect(
+      withoutAssetKeys(JSON.parse(readFileSync(join(unbundledDir, 'PgWarden.template.json'), 'utf8'))),
+    ).toEqual(withoutAssetKeys(template));
     const keys = Object.values(template.Resources as Record<string, Json>)
       .filter((r) => r.Type === 'AWS::Lambda::Function')
       .map((r) => (r.Properties.Code.S3Key as string).replace(/\.zip$/, ''));

@@ -33,6 +33,16 @@ export const DISCOVERY_CONFIG = {
   access: { secretArns: ['arn:aws:secretsmanager:us-east-1:123456789012:secret:pgwarden/tagged-AbCdEf'] },
 };
 
+/**
+ * The context `cdk synth` gives the app besides the user's: resource metadata and version reporting,
+ * so a template synthesized without the CLI is the one the CLI would deploy.
+ */
+export const CLI_CONTEXT = {
+  'aws:cdk:enable-path-metadata': true,
+  'aws:cdk:enable-asset-metadata': true,
+  'aws:cdk:version-reporting': true,
+};
+
 export interface Synthesized {
   app: App;
   stack: PgWardenStack;
