@@ -35,7 +35,11 @@ const RDS_EVENT_TYPES = ['RDS DB Instance Event', 'RDS DB Cluster Event'];
 export class Schedules extends Construct {
   public readonly monitorSchedule: events.Rule;
   public readonly sweepSchedule: events.Rule;
-  public readonly rdsEventsRule: events.Rule;
+  /**
+   * RDS events of the monitored databases. Absent when no target names an RDS instance or cluster
+   * and discovery is off: EventBridge refuses a pattern with an empty list of identifiers.
+   */
+  public readonly rdsEventsRule?: events.Rule;
   /** Instance events of clusters' members, whose ids the configuration does not name. */
   public readonly clusterMemberEventsRule?: events.Rule;
   public readonly alarmStateChangeRule?: events.Rule;
@@ -64,17 +68,18 @@ export class Schedules extends Construct {
     // RDS names an event's source both bare and, for some events, as "rds:<id>".
     const withPrefix = (ids: readonly string[]) => ids.flatMap((id) => [id, `rds:${id}`]);
     const identifiers = sources ? withPrefix([...sources.instanceIds, ...sources.clusterIds]) : undefined;
-    this.rdsEventsRule = new events.Rule(this, 'RdsEvents', {
-      description: sources
-        ? 'pgwarden: RDS events of the monitored instances and clusters'
-        : 'pgwarden: RDS instance and cluster events (discovery: targets are matched at run time)',
-      eventPattern: {
-        source: ['aws.rds'],
-        detailType: RDS_EVENT_TYPES,
-        ...(identifiers ? { detail: { SourceIdentifier: identifiers } } : {}),
-      },
-      targets: [new targets.LambdaFunction(props.rdsEvents, eventDelivery)],
-    });
+    if (identifiers?.length !== 0)
+      this.rdsEventsRule = new events.Rule(this, 'RdsEvents', {
+        description: sources
+          ? 'pgwarden: RDS events of the monitored instances and clusters'
+          : 'pgwarden: RDS instance and cluster events (discovery: targets are matched at run time)',
+        eventPattern: {
+          source: ['aws.rds'],
+          detailType: RDS_EVENT_TYPES,
+          ...(identifiers ? { detail: { SourceIdentifier: identifiers } } : {}),
+        },
+        targets: [new targets.LambdaFunction(props.rdsEvents, eventDelivery)],
+      });
     if (sources && sources.clusterIds.length > 0) {
       // A member's restart or recovery is an instance event carrying the member's own id, which is
       // chosen by RDS or autoscaling; rds-events maps it to its cluster and ignores the rest. Instances

@@ -5,6 +5,7 @@ import { parseConfig } from '../../infra/config.ts';
 import { PgWardenStack } from '../../infra/pgwarden-stack.ts';
 import {
   alarmsCanPublish,
+  eventPatternsAreAccepted,
   type FunctionCode,
   permissionsMatchCode,
   retainedNamesAreFresh,
@@ -119,6 +120,10 @@ describe.each(CASES)('deploy guards on %s', (label, build) => {
     expect(result.findings).toEqual([]);
   });
 
+  it('has only event patterns EventBridge accepts', () => {
+    expect(eventPatternsAreAccepted(template).findings).toEqual([]);
+  });
+
   it('names nothing it retains with a name the next deploy after a destroy would ask for again', () => {
     // A demo keeps nothing after `cdk destroy`; a real deployment keeps its logs and the topics' key.
     if (demo) {
@@ -128,6 +133,23 @@ describe.each(CASES)('deploy guards on %s', (label, build) => {
     const result = retainedNamesAreFresh(template);
     expect(result.findings).toEqual([]);
     expect(result.checked).toBeGreaterThan(0);
+  });
+});
+
+describe('a fleet with no RDS links', () => {
+  it('has no RDS event rule rather than one filtering on an empty list of databases', () => {
+    const { template } = synthesize({
+      ...DISCOVERY_CONFIG,
+      fleet: {
+        defaults: { user: 'pgwarden_monitor', auth: { iam: true } },
+        targets: [{ id: 'orders', host: 'orders.example', database: 'orders' }],
+      },
+    });
+    expect(eventPatternsAreAccepted(template).findings).toEqual([]);
+    const patterns = Object.values(template.Resources as Record<string, Json>)
+      .filter((r) => r.Type === 'AWS::Events::Rule' && r.Properties.EventPattern)
+      .map((r) => r.Properties.EventPattern.source);
+    expect(patterns).toEqual([['aws.cloudwatch']]);
   });
 });
 
@@ -244,11 +266,21 @@ describe('the guards themselves', () => {
     ).toEqual(['both stacks create AWS::CloudWatch::Alarm PgWarden/monitor-heartbeat-missing']);
   });
 
+  it('find an event pattern with an empty list', () => {
+    const broken = copy();
+    const [id, rule] = find(broken, 'AWS::Events::Rule', 'RdsEvents');
+    rule.Properties.EventPattern.detail.SourceIdentifier = [];
+    expect(eventPatternsAreAccepted(broken).findings).toEqual([
+      `${id}: the event pattern has an empty list at detail.SourceIdentifier`,
+    ]);
+  });
+
   it('refuse to pass on a template that gives them nothing to check', () => {
     const empty = { Resources: {} };
     expect(() => alarmsCanPublish(empty)).toThrow(/no alarm/);
     expect(() => retainedNamesAreFresh(empty)).toThrow(/retains nothing/);
     expect(() => stateMachinePermissions(empty)).toThrow(/no state machine/);
     expect(() => permissionsMatchCode(empty, [])).toThrow(/no function/);
+    expect(() => eventPatternsAreAccepted(empty)).toThrow(/no event pattern/);
   });
 });

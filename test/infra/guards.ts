@@ -447,3 +447,28 @@ export function stateMachinePermissions(template: Json): GuardResult {
   if (checked === 0) throw new Error('stateMachinePermissions: the template has no state machine');
   return { findings, checked };
 }
+
+/**
+ * Every event pattern is one EventBridge accepts: no empty list anywhere (a rule filtering on "none of
+ * these" is refused, and the deploy fails).
+ */
+export function eventPatternsAreAccepted(template: Json): GuardResult {
+  const findings: string[] = [];
+  let checked = 0;
+  const visit = (id: string, path: string, node: Json) => {
+    if (Array.isArray(node)) {
+      if (node.length === 0)
+        findings.push(`${id}: the event pattern has an empty list at ${path || '(root)'}`);
+      for (const [i, item] of node.entries()) visit(id, `${path}[${i}]`, item);
+    } else if (node && typeof node === 'object') {
+      for (const [key, value] of Object.entries(node)) visit(id, path ? `${path}.${key}` : key, value);
+    }
+  };
+  for (const [id, resource] of Object.entries(template.Resources as Resources)) {
+    if (resource.Type !== 'AWS::Events::Rule' || resource.Properties?.EventPattern === undefined) continue;
+    checked += 1;
+    visit(id, '', resource.Properties.EventPattern);
+  }
+  if (checked === 0) throw new Error('eventPatternsAreAccepted: the template has no event pattern');
+  return { findings, checked };
+}
