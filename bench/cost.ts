@@ -267,6 +267,11 @@ function lineItems(x: Inputs): LineItem[] {
       usd: () => monitorRuns * (monitorSeconds * gb('monitor') * gbs + req),
     },
     {
+      item: 'DynamoDB: monitor lease',
+      basis: `${count(monitorRuns)} runs × 2 writes (take and free the lease), one request unit each`,
+      usd: () => monitorRuns * 2 * PRICES.dynamodbWriteRequest.usd,
+    },
+    {
       item: 'Lambda: probe',
       basis: `${count(Math.round(probesPerTarget))} invocations per database × ${ms(x.probeMs)} (${x.probeSource}) × ${f.memoryMb.probe} MB`,
       usd: (n) => n * probesPerTarget * ((x.probeMs / 1_000) * gb('probe') * gbs + req),
@@ -561,7 +566,7 @@ function report(items: LineItem[], x: Inputs, measured: Measured): SectionResult
           return [
             `PutMetricData per monitor run, ${n} database(s)`,
             `${b.datums.toFixed(0)} datums in ${b.calls.toFixed(1)} call(s)`,
-            '`samplesFromProbe` + `toDatums` over a simulated 55 s run, averaged over its start second',
+            `\`samplesFromProbe\` + \`toDatums\` over a simulated ${x.facts.runForMs / 1_000} s run, averaged over its start second`,
           ];
         }),
         [

@@ -54,6 +54,12 @@ export const PRICES = {
     display: '$0.50 per GB of logs ingested',
     source: 'https://aws.amazon.com/cloudwatch/pricing/',
   },
+  dynamodbWriteRequest: {
+    usd: 0.625 / 1e6,
+    unit: 'write request unit, on-demand',
+    display: '$0.625 per million write request units (on-demand)',
+    source: 'https://aws.amazon.com/dynamodb/pricing/on-demand/',
+  },
   stateTransition: {
     usd: 0.025 / 1_000,
     unit: 'Standard workflow state transition',
