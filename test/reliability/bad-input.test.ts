@@ -571,7 +571,7 @@ describe('function events, fuzzed', async () => {
       id: 'a-1',
       time: '2026-11-26T09:59:00Z',
       detail: {
-        alarmName: 'pgwarden-orders-probe-failing',
+        alarmName: 'PgWarden/orders/probe-failing',
         state: { value: 'ALARM', reason: 'Threshold Crossed', timestamp: '2026-11-26T09:58:58.000+0000' },
         configuration: { metrics: [] },
       },

@@ -153,7 +153,7 @@ describe('exactly one incident per outage', () => {
       'detail-type': 'CloudWatch Alarm State Change',
       time: at,
       detail: {
-        alarmName: 'pgwarden-orders-probe-failing',
+        alarmName: 'PgWarden/orders/probe-failing',
         state: { value: 'ALARM', reason: 'Threshold Crossed', timestamp: at },
         ...(withDimension
           ? {
