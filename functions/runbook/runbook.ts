@@ -9,7 +9,7 @@ import { type RDSClient, StartDBClusterCommand, StartDBInstanceCommand } from '@
 import { type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import type { Clock } from '../../shared/clock.ts';
 import { describeError, ValidationError } from '../../shared/errors.ts';
-import { continuationName } from '../../shared/incidents.ts';
+import { continuationName } from '../../shared/incident-names.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { IntegrityResult } from '../../shared/probe/integrity.ts';
 import type { ProbeResult } from '../../shared/probe/probe.ts';

@@ -27,7 +27,7 @@ import {
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import { CreateStateMachineCommand, SFNClient } from '@aws-sdk/client-sfn';
-import { CreateTopicCommand, SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
+import { CreateTopicCommand, PublishCommand, SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
 import {
   CreateQueueCommand,
   DeleteMessageCommand,
@@ -40,7 +40,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { acquireLease, MONITOR_LEASE_ID } from '../../functions/monitor/lease.ts';
 import { gatherEvidence } from '../../functions/runbook/evidence.ts';
-import { type Notice, publish } from '../../functions/runbook/messages.ts';
+import { type Notice, publishInput } from '../../functions/runbook/messages.ts';
 import { parseConfig } from '../../infra/config.ts';
 import { REPO_ROOT } from '../../infra/constructs/function.ts';
 import { PgWardenStack } from '../../infra/pgwarden-stack.ts';
@@ -102,7 +102,30 @@ describe('CloudWatch PutMetricData through the monitor’s sink', () => {
   });
 });
 
-describe('SNS Publish through the runbook’s publish code', () => {
+/**
+ * The request the state machine's publishing state sends: its `sns:publish` Parameters, each `.$`
+ * path read from the outbox slot the runbook function filled with `publishInput`.
+ */
+function publishRequest(slot: string, outbox: unknown): Record<string, unknown> {
+  const state = Object.values(runbookDefinition().States as Record<string, Json>).find(
+    (s) =>
+      s.Resource === 'arn:aws:states:::sns:publish' &&
+      JSON.stringify(s.Parameters).includes(`outbox.${slot}.`),
+  );
+  if (!state) throw new Error(`no state publishes outbox slot ${slot}`);
+  const root = { incident: { outbox: { [slot]: outbox } } };
+  return Object.fromEntries(
+    Object.entries(state.Parameters as Record<string, string>).map(([key, path]) => [
+      key.replace(/\.\$$/, ''),
+      path
+        .replace(/^\$\./, '')
+        .split('.')
+        .reduce((node: Json, part) => node?.[part], root),
+    ]),
+  );
+}
+
+describe('SNS Publish of the runbook’s messages, as the state machine sends them', () => {
   it('delivers the JSON document and the filter attributes to an SQS subscriber', async () => {
     const sns = new SNSClient(moto.config());
     const sqs = new SQSClient(moto.config());
@@ -121,7 +144,16 @@ describe('SNS Publish through the runbook’s publish code', () => {
       text: 'orders is still unreachable.\nEvidence: ...',
       data: { target: 'orders', incidentId: 'pgw-orders-20261120-1', category: 'unreachable' },
     };
-    await publish(sns, TopicArn as string, notice);
+    // The runbook function composes the message; the state machine's publishing state sends it.
+    const request = publishRequest('opened', publishInput(TopicArn as string, notice));
+    expect(Object.keys(request).sort()).toEqual([
+      'Message',
+      'MessageAttributes',
+      'MessageStructure',
+      'Subject',
+      'TopicArn',
+    ]);
+    await sns.send(new PublishCommand(request as unknown as ConstructorParameters<typeof PublishCommand>[0]));
 
     const received = await sqs.send(new ReceiveMessageCommand({ QueueUrl, WaitTimeSeconds: 1 }));
     expect(received.Messages).toHaveLength(1);

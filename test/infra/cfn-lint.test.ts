@@ -28,7 +28,7 @@ interface Suppression {
 const SUPPRESSIONS: readonly Suppression[] = [
   {
     rule: 'E3601',
-    path: /\/DefinitionString\/States\/Incident(Resolved|Unresolved)\/OutputPath$/,
+    path: /\/DefinitionString\/States\/Incident(Resolved|Unresolved|Continued)\/OutputPath$/,
     reason:
       'cfn-lint 1.x’s Step Functions schema lists no InputPath/OutputPath for a Succeed state, but the Amazon States Language allows them (Succeed takes the common state fields; CDK’s SucceedProps offers outputPath), and the local engine runs these states in test/workflow.',
   },

@@ -8,6 +8,7 @@ import {
   eventPatternsAreAccepted,
   type FunctionCode,
   permissionsMatchCode,
+  render,
   retainedNamesAreFresh,
   stacksDoNotCollide,
   stateMachineActions,
@@ -235,16 +236,26 @@ describe('the guards themselves', () => {
 
   it('find a state machine role that lacks an integration, and one that allows more', () => {
     const broken = copy();
-    const [, machine] = find(broken, 'AWS::StepFunctions::StateMachine', 'Runbook');
-    const definition = JSON.parse(
-      machine.Properties.DefinitionString['Fn::Join'] ? '' : machine.Properties.DefinitionString,
-    );
+    const [machineId, machine] = find(broken, 'AWS::StepFunctions::StateMachine', 'Runbook');
+    const definition = JSON.parse(render(machine.Properties.DefinitionString));
     const first = Object.keys(definition.States)[0] as string;
-    definition.States[first] = { Type: 'Task', Resource: 'arn:aws:states:::sns:publish', End: true };
+    definition.States[first] = { Type: 'Task', Resource: 'arn:aws:states:::sqs:sendMessage', End: true };
     machine.Properties.DefinitionString = JSON.stringify(definition);
-    expect(stateMachineActions(machine)).toContain('sns:Publish');
-    expect(stateMachinePermissions(broken).findings).toContain(
-      `${find(broken, 'AWS::StepFunctions::StateMachine', 'Runbook')[0]}: a state calls sns:Publish, which its role does not allow`,
+    expect(stateMachineActions(machine)).toContain('sqs:SendMessage');
+    const roleId = machine.Properties.RoleArn['Fn::GetAtt'][0];
+    broken.Resources[`${roleId}Extra`] = {
+      Type: 'AWS::IAM::Policy',
+      Properties: {
+        Roles: [{ Ref: roleId }],
+        PolicyDocument: {
+          Statement: [{ Effect: 'Allow', Action: 'lambda:UpdateFunctionCode', Resource: '*' }],
+        },
+      },
+    };
+    const { findings } = stateMachinePermissions(broken);
+    expect(findings).toContain(`${machineId}: a state calls sqs:SendMessage, which its role does not allow`);
+    expect(findings).toContain(
+      `${machineId}: its role allows lambda:UpdateFunctionCode, which none of its states calls`,
     );
   });
 

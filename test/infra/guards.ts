@@ -403,8 +403,9 @@ export function stateMachineActions(machine: Json): string[] {
 }
 
 /**
- * The state machine's role allows what its integrations call and what its logging and tracing need,
- * and nothing else; each integration is allowed.
+ * The state machine's role allows what its integrations call and what its logging and tracing need
+ * (and, when it publishes to SNS, the topics' key, which SNS uses with the publisher's rights), and
+ * nothing else; each integration is allowed.
  */
 export function stateMachinePermissions(template: Json): GuardResult {
   const resources = template.Resources as Resources;
@@ -429,6 +430,8 @@ export function stateMachinePermissions(template: Json): GuardResult {
         'logs:DescribeLogGroups',
       ])
         platform.add(a);
+    if (sends.includes('sns:Publish'))
+      for (const a of ['kms:Decrypt', 'kms:GenerateDataKey*']) platform.add(a);
     if (machine.Properties.TracingConfiguration?.Enabled)
       for (const a of [
         'xray:PutTraceSegments',
