@@ -42,7 +42,8 @@ export async function describeStatus(target: Target, deps: AwsDeps): Promise<Ins
       opts(deps),
     );
     const cluster = out.DBClusters?.[0];
-    return { id: rds.clusterId, kind: 'cluster', status: cluster?.Status ?? 'unknown' };
+    const readers = (cluster?.DBClusterMembers ?? []).filter((m) => m.IsClusterWriter === false).length;
+    return { id: rds.clusterId, kind: 'cluster', status: cluster?.Status ?? 'unknown', readers };
   }
   const id = rds.instanceId as string;
   const out = await deps.rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: id }), opts(deps));

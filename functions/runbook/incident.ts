@@ -4,6 +4,8 @@
  */
 import type { PublishCommandInput } from '@aws-sdk/client-sns';
 import type { OutboxSlot, RunbookNode } from '../../shared/runbook/definition.ts';
+import type { InstanceStatus } from './nodes.ts';
+import type { Recovery } from './recovery.ts';
 
 export type StepResult = 'ok' | 'fault' | 'waiting' | 'skipped';
 
@@ -25,6 +27,8 @@ export type Decision =
   | 'remediate_idle_in_transaction'
   | 'cancel_queries'
   | 'start_instance'
+  | 'reboot_instance'
+  | 'failover_cluster'
   | 'page'
   | 'final'
   /** A new execution took the incident over: wait, then verify as the last one would have. */
@@ -97,6 +101,12 @@ export interface IncidentRecord {
   evidence?: Evidence;
   /** Instance start requested (once per incident). */
   startRequestedAt?: string;
+  /** What RDS reported in this cycle's running node (absent when it could not be read). */
+  instance?: InstanceStatus;
+  /** Since when PostgreSQL has not accepted connections while RDS reported the instance available. */
+  notAcceptingSince?: string;
+  /** The incident's reboot or failover (at most one): announced, then requested. */
+  recovery?: Recovery;
   /**
    * Messages this task composed for the state machine to publish, by slot; once published, a slot holds
    * the receipt instead. Never carried past the next task: each task starts with an empty outbox.

@@ -10,8 +10,9 @@ import type { IntegrityResult } from '../../shared/probe/integrity.ts';
 import { redact, redactDeep } from '../../shared/redact.ts';
 import type { RunbookInput } from '../../shared/runbook/types.ts';
 import type { Evidence, IncidentRecord, Step } from './incident.ts';
+import { RECOVERY_WORDS, type Recovery } from './recovery.ts';
 
-export type NoticeKind = 'opened' | 'page' | 'resolved' | 'final' | 'runbook_failed';
+export type NoticeKind = 'opened' | 'recovery' | 'page' | 'resolved' | 'final' | 'runbook_failed';
 export type Topic = 'pages' | 'notifications';
 
 export interface Notice {
@@ -155,6 +156,44 @@ export function openedNotice(input: RunbookInput, record: IncidentRecord, execut
       ...links(input, executionArn),
     ].join('\n'),
     data: data('opened', input, record, executionArn),
+  };
+}
+
+/**
+ * Announces a reboot or failover before it is sent: what, why, and what follows. On-call gets it
+ * when already paged (they may be working on the database).
+ */
+export function recoveryNotice(
+  input: RunbookInput,
+  record: IncidentRecord,
+  recovery: Recovery,
+  executionArn?: string,
+): Notice {
+  const words = RECOVERY_WORDS[recovery.kind];
+  const what = recovery.kind === 'reboot_instance' ? 'RDS instance' : 'RDS cluster';
+  const dryRun = input.target.remediation.dryRun;
+  return {
+    kind: 'recovery',
+    topic: record.paged ? 'pages' : 'notifications',
+    severity: 'warning',
+    subject: subject(
+      `[pgwarden] ${dryRun ? 'dry-run: would be ' : ''}${words.doing} ${input.target.id}: PostgreSQL does not accept connections`,
+    ),
+    text: [
+      dryRun
+        ? `pgwarden would ${words.verb} ${what} ${recovery.id} now, but remediation for this target is in dry-run: nothing is sent.`
+        : `pgwarden is about to ${words.verb} ${what} ${recovery.id}, because ${input.target.id} is available to RDS but not to its clients.`,
+      `Why: ${recovery.reason}`,
+      ...header(input, record),
+      '',
+      `${words.option} is on for this target. pgwarden does this once per incident, and only while RDS reports the database available.`,
+      record.paged
+        ? 'On-call was paged; pgwarden keeps verifying and sends the resolution.'
+        : `If the incident is not resolved by ${record.escalateAt}, on-call is paged.`,
+      '',
+      ...links(input, executionArn),
+    ].join('\n'),
+    data: data('recovery', input, record, executionArn, { recovery }),
   };
 }
 

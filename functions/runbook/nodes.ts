@@ -8,6 +8,7 @@ import type { ProbeResult } from '../../shared/probe/probe.ts';
 import type { RunbookNode } from '../../shared/runbook/definition.ts';
 import type { Target } from '../../shared/target.ts';
 import type { Decision, StepResult } from './incident.ts';
+import { notAccepting, type Recovery, recoveryOutcome } from './recovery.ts';
 
 export interface NodeOutcome {
   result: StepResult;
@@ -22,6 +23,8 @@ export interface InstanceStatus {
   id: string;
   kind: 'instance' | 'cluster';
   status: string;
+  /** A cluster's readers: the instances a failover can promote. */
+  readers?: number;
 }
 
 export interface NodeInput {
@@ -38,6 +41,13 @@ export interface NodeInput {
    * does not leave the pool stuck between the two thresholds.
    */
   pressureEngaged?: boolean;
+  /**
+   * For how long, in this incident, PostgreSQL has not accepted connections while RDS reported the
+   * instance available (see recovery.ts).
+   */
+  notAcceptingSeconds?: number;
+  /** The incident's reboot or failover, if it had one: there is at most one. */
+  recovery?: Recovery;
 }
 
 const ok = (detail: string): NodeOutcome => ({ result: 'ok', detail, decision: 'continue' });
@@ -141,11 +151,17 @@ function running({ target, probe, instance, instanceError, startRequested }: Nod
   return skip(`${prefix}${target.rds ? '' : 'not an RDS target; '}judged by the probe`);
 }
 
-function accepting({ probe }: NodeInput): NodeOutcome {
+function accepting({ target, probe, instance, notAcceptingSeconds, recovery }: NodeInput): NodeOutcome {
   if (probe.ok)
     return ok(
       `accepted a connection in ${probe.latencyMs.connect} ms and answered in ${probe.latencyMs.query} ms`,
     );
+  const down = notAccepting(probe, instance);
+  const acting =
+    down && instance
+      ? recoveryOutcome({ target, instance, down, seconds: notAcceptingSeconds ?? 0, recovery })
+      : undefined;
+  if (acting) return acting;
   const { category } = probe.failure;
   if (category === 'starting_up' || category === 'shutting_down')
     return wait(`${failureText(probe)}: ${explainCategory(category)}; waiting and re-checking`);

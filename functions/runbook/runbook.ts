@@ -5,9 +5,16 @@
  * into the record's outbox, which the state machine publishes (see shared/runbook/definition.ts).
  */
 import type { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
-import { type RDSClient, StartDBClusterCommand, StartDBInstanceCommand } from '@aws-sdk/client-rds';
+import {
+  FailoverDBClusterCommand,
+  type RDSClient,
+  RebootDBInstanceCommand,
+  StartDBClusterCommand,
+  StartDBInstanceCommand,
+} from '@aws-sdk/client-rds';
 import { type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import type { Clock } from '../../shared/clock.ts';
+import { formatDuration } from '../../shared/duration.ts';
 import { describeError, ValidationError } from '../../shared/errors.ts';
 import { continuationName } from '../../shared/incident-names.ts';
 import type { Logger } from '../../shared/logger.ts';
@@ -43,9 +50,11 @@ import {
   openedNotice,
   pageNotice,
   publishInput,
+  recoveryNotice,
   resolvedNotice,
 } from './messages.ts';
 import { evaluateNode, type InstanceStatus } from './nodes.ts';
+import { notAccepting, RECOVERY_WORDS, type RecoveryKind, recoveryFor } from './recovery.ts';
 
 export const RUNBOOK_ACTIONS = [
   'open',
@@ -59,6 +68,8 @@ export const RUNBOOK_ACTIONS = [
   'final',
   'failed',
   'continue',
+  'announce',
+  'recover',
 ] as const;
 export type RunbookAction = (typeof RUNBOOK_ACTIONS)[number];
 
@@ -186,6 +197,10 @@ export async function handleRunbook(event: unknown, deps: RunbookDeps): Promise<
       return recordRemediation(ctx, record as IncidentRecord, state.remediation);
     case 'start_instance':
       return startInstance(ctx, record as IncidentRecord);
+    case 'announce':
+      return announceRecovery(ctx, record as IncidentRecord, state.probe);
+    case 'recover':
+      return recover(ctx, record as IncidentRecord);
     case 'evidence': {
       const r = record as IncidentRecord;
       r.evidence = await gatherEvidence(target, { ...deps }, now);
@@ -273,6 +288,16 @@ async function node(
     } catch (error) {
       instanceError = describeError(error);
     }
+    if (instance) record.instance = instance;
+    else delete record.instance;
+  }
+  let notAcceptingSeconds: number | undefined;
+  if (name === 'accepting_connections') {
+    instance = record.instance;
+    if (notAccepting(probe, instance)) {
+      record.notAcceptingSince ??= iso(now);
+      notAcceptingSeconds = (now - Date.parse(record.notAcceptingSince)) / 1_000;
+    } else delete record.notAcceptingSince;
   }
   const outcome = evaluateNode(name, {
     target,
@@ -281,6 +306,8 @@ async function node(
     instanceError,
     startRequested: Boolean(record.startRequestedAt),
     pressureEngaged: Boolean(record.pressureEngagedAt),
+    ...(notAcceptingSeconds !== undefined ? { notAcceptingSeconds } : {}),
+    ...(record.recovery ? { recovery: record.recovery } : {}),
   });
   record.steps.push({ node: name, result: outcome.result, detail: outcome.detail, at: iso(now) });
   record.decision = outcome.decision;
@@ -534,6 +561,122 @@ async function startInstance(ctx: Context, record: IncidentRecord): Promise<Inci
   }
   const last = record.actions[record.actions.length - 1];
   if (last) addTimeline(record, last.at, last.summary);
+  return schedule(ctx, record, input.settings.recheckSeconds);
+}
+
+const isRecoveryKind = (decision: Decision): decision is RecoveryKind =>
+  decision === 'reboot_instance' || decision === 'failover_cluster';
+
+/**
+ * Records the reboot or failover the decision tree called for, and composes its announcement: it is
+ * published before the action is sent (RecoverDatabase). Once per incident.
+ */
+function announceRecovery(
+  ctx: Context,
+  record: IncidentRecord,
+  probe: ProbeResult | undefined,
+): IncidentRecord {
+  const { now, input, target } = ctx;
+  const kind = record.decision;
+  const id = kind === 'reboot_instance' ? target.rds?.instanceId : target.rds?.clusterId;
+  if (!isRecoveryKind(kind) || record.recovery || !id)
+    throw new ValidationError('runbook task', [
+      {
+        path: 'state.incident.decision',
+        received: JSON.stringify(kind),
+        problem: record.recovery
+          ? 'asks for a second reboot or failover in one incident'
+          : 'is not a reboot or failover of this target',
+        fix: 'Announce only what the accepting_connections node decided, once per incident.',
+      },
+    ]);
+  const down = (probe && notAccepting(probe, record.instance)) ?? 'PostgreSQL does not accept connections';
+  const since = record.notAcceptingSince ? Date.parse(record.notAcceptingSince) : now;
+  record.recovery = {
+    kind,
+    id,
+    reason: `${down} for ${formatDuration(now - since)} while RDS reports it available`,
+    announcedAt: iso(now),
+  };
+  addTimeline(record, iso(now), `announced: ${RECOVERY_WORDS[kind].verb} ${id}`);
+  compose(ctx, record, 'announcement', recoveryNotice(input, record, record.recovery, ctx.executionArn));
+  return record;
+}
+
+/**
+ * Sends the announced reboot or failover, if the target still opts in and RDS still reports the
+ * database available: a retry of this task finds it rebooting or failing over and sends nothing more.
+ */
+async function recover(ctx: Context, record: IncidentRecord): Promise<IncidentRecord> {
+  const { now, deps, target, input } = ctx;
+  const plan = record.recovery;
+  if (!plan || plan.requestedAt)
+    throw new ValidationError('runbook task', [
+      {
+        path: 'state.incident.recovery',
+        received: plan ? 'a reboot or failover already requested' : 'nothing',
+        problem: 'is not an announced reboot or failover waiting to be sent',
+        fix: 'Run "announce" first, once per incident.',
+      },
+    ]);
+  const words = RECOVERY_WORDS[plan.kind];
+  const act = (ok: boolean, summary: string) => {
+    addAction(record, { at: iso(now), kind: plan.kind, ok, summary });
+    addTimeline(record, iso(now), summary);
+    deps.logger.info('recovery action', {
+      incidentId: record.incidentId,
+      kind: plan.kind,
+      id: plan.id,
+      ok,
+      summary,
+    });
+  };
+  let status: InstanceStatus | undefined;
+  try {
+    status = await describeStatus(target, deps);
+  } catch (error) {
+    act(
+      false,
+      `did not ${words.verb} ${plan.id}: its RDS status could not be read (${describeError(error)})`,
+    );
+    return schedule(ctx, record, input.settings.recheckSeconds);
+  }
+  const underWay = plan.kind === 'reboot_instance' ? 'rebooting' : 'failing-over';
+  if (!status || recoveryFor(target, status) !== plan.kind) {
+    act(false, `did not ${words.verb} ${plan.id}: ${words.option} is not on for it`);
+  } else if (target.remediation.dryRun) {
+    addAction(record, {
+      at: iso(now),
+      kind: plan.kind,
+      ok: true,
+      dryRun: true,
+      summary: `dry-run: would have ${words.done} RDS ${plan.kind === 'reboot_instance' ? 'instance' : 'cluster'} ${plan.id}: ${plan.reason}`,
+    });
+    addTimeline(record, iso(now), `dry-run: would have ${words.done} ${plan.id}`);
+  } else if (status.status === underWay) {
+    // Most likely this very step, retried after RDS took the request: it must not be sent twice.
+    plan.requestedAt = iso(now);
+    act(
+      true,
+      `RDS reports ${plan.id} ${underWay}: the ${words.verb} is under way (asked for by an earlier attempt of this step, or by someone else); not asking again`,
+    );
+  } else if (status.status !== 'available') {
+    act(
+      false,
+      `did not ${words.verb} ${plan.id}: RDS reports it ${status.status} (pgwarden acts only while it is available)`,
+    );
+  } else {
+    const options = deps.signal ? { abortSignal: deps.signal } : {};
+    try {
+      if (plan.kind === 'reboot_instance')
+        await deps.rds.send(new RebootDBInstanceCommand({ DBInstanceIdentifier: plan.id }), options);
+      else await deps.rds.send(new FailoverDBClusterCommand({ DBClusterIdentifier: plan.id }), options);
+      plan.requestedAt = iso(now);
+      act(true, `${words.done} RDS ${status.kind} ${plan.id}: ${plan.reason}`);
+    } catch (error) {
+      act(false, `could not ${words.verb} ${plan.id}: ${describeError(error)}`);
+    }
+  }
   return schedule(ctx, record, input.settings.recheckSeconds);
 }
 

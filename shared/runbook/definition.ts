@@ -52,7 +52,15 @@ export const SNS_PUBLISH = 'arn:aws:states:::sns:publish';
  * The function fills a slot with the Publish input; the state that publishes it replaces it with the
  * receipt, so a message is not carried for the rest of the incident.
  */
-export const OUTBOX_SLOTS = ['opened', 'page', 'resolved', 'resolvedOnCall', 'final', 'failed'] as const;
+export const OUTBOX_SLOTS = [
+  'opened',
+  'announcement',
+  'page',
+  'resolved',
+  'resolvedOnCall',
+  'final',
+  'failed',
+] as const;
 export type OutboxSlot = (typeof OUTBOX_SLOTS)[number];
 
 /**
@@ -252,7 +260,11 @@ export function runbookDefinition(): Record<string, unknown> {
   // The decision tree: one node per state, each recorded by the runbook function.
   const afterNode: Record<RunbookNode, Record<string, string>> = {
     running: { continue: NODE_STATES.accepting_connections, start_instance: 'StartInstance' },
-    accepting_connections: { continue: NODE_STATES.network },
+    accepting_connections: {
+      continue: NODE_STATES.network,
+      reboot_instance: 'AnnounceRecovery',
+      failover_cluster: 'AnnounceRecovery',
+    },
     network: { continue: NODE_STATES.pool },
     pool: { continue: NODE_STATES.auth, remediate_pool: 'RemediatePool' },
     auth: { continue: NODE_STATES.queries },
@@ -273,6 +285,10 @@ export function runbookDefinition(): Record<string, unknown> {
   // After acting, the clock still runs: the same escalation decision as a plain re-check.
   states.RecordRemediation = runbookTask('record', 'AfterEvaluation');
   states.StartInstance = runbookTask('start_instance', 'AfterEvaluation');
+  // A reboot or failover (opt-in, once per incident) is announced first, then sent.
+  states.AnnounceRecovery = runbookTask('announce', 'PublishAnnouncement');
+  states.PublishAnnouncement = publishTask('announcement', 'RecoverDatabase', 'RunbookFailed');
+  states.RecoverDatabase = runbookTask('recover', 'AfterEvaluation');
 
   // Still unhealthy: page once when the escalation time has passed, give up at the maximum duration.
   states.EvaluateIncident = runbookTask('evaluate', 'AfterEvaluation');

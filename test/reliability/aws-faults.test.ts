@@ -557,6 +557,7 @@ describe('runbook function when AWS APIs fail', () => {
   it("retries SNS's throttling error on every state that publishes, and nothing that may follow a delivery", () => {
     for (const name of [
       'PublishOpened',
+      'PublishAnnouncement',
       'PageOnCall',
       'PublishResolution',
       'PublishResolutionToOnCall',

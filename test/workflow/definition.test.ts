@@ -77,6 +77,7 @@ describe('runbook definition', () => {
     const publishing = Object.entries(states).filter(([, s]) => s.Resource === SNS_PUBLISH);
     expect(publishing.map(([name]) => name).sort()).toEqual([
       'PageOnCall',
+      'PublishAnnouncement',
       'PublishFailure',
       'PublishFinalNotice',
       'PublishOpened',

@@ -57,8 +57,12 @@ export interface Scenario {
   definition?: Record<string, unknown>;
   /** The execution name, which is the incident id. @default "pgw-local-db-test-1" */
   incidentId?: string;
-  /** Called with the local Step Functions before the incident starts. */
-  onWorkflow?: (sfn: LocalStepFunctions) => void;
+  /** Called with the local Step Functions, SNS and clock before the incident starts. */
+  onWorkflow?: (workflow: { sfn: LocalStepFunctions; sns: LocalSns; clock: ManualClock }) => void;
+  /** The RDS resource the target names. @default { instanceId: 'local-db' } */
+  rdsResource?: Target['rds'];
+  /** RDS at the SDK boundary. @default the local RDS, reporting the server available or stopped */
+  rdsClient?: LocalWorkflowOptions['rds'];
 }
 
 export interface Outcome {
@@ -101,7 +105,7 @@ export async function runIncident(scenario: Scenario): Promise<Outcome> {
       auth: { kind: 'secret', secretId },
       tls: { mode: 'disable' },
     },
-    rds: { instanceId: 'local-db' },
+    rds: scenario.rdsResource ?? { instanceId: 'local-db' },
     thresholds: DEFAULT_THRESHOLDS,
     remediation: { ...DEFAULT_REMEDIATION, ...scenario.remediation },
   };
@@ -113,7 +117,7 @@ export async function runIncident(scenario: Scenario): Promise<Outcome> {
     logger: silentLogger,
     secrets,
     sns,
-    rds,
+    rds: scenario.rdsClient ?? rds,
     cloudwatch: new LocalCloudWatch(),
     waits: 'virtual',
     probeConfig: { connectTimeoutMs: 1_000, statementTimeoutMs: 2_000 },
@@ -123,7 +127,7 @@ export async function runIncident(scenario: Scenario): Promise<Outcome> {
         await pending.shift()?.run();
     },
   });
-  scenario.onWorkflow?.(sfn);
+  scenario.onWorkflow?.({ sfn, sns, clock });
   const input: RunbookInput = {
     incidentId: scenario.incidentId ?? 'pgw-local-db-test-1',
     requestId: 'test',

@@ -114,7 +114,7 @@ describe('a long incident', () => {
       settings: { escalateAfterSeconds: 20 * 60, recheckSeconds: 10, maxDurationSeconds: 30 * 60 },
       incidentId: 'pgw-local-db-20260101-1',
       onWorkflow: (workflow) => {
-        sfn = workflow;
+        sfn = workflow.sfn;
       },
       wrap: (fn, call) => async (payload) => {
         const action = (payload as { action?: string }).action;
