@@ -134,6 +134,12 @@ function runbookTask(
   };
 }
 
+/**
+ * Ends the execution successfully with the incident record as its output. A Pass state: cfn-lint's
+ * schema refuses OutputPath on a Succeed state, which the States Language allows.
+ */
+const END_WITH_RECORD: State = { Type: 'Pass', OutputPath: '$.incident', End: true };
+
 /** Publishes the message composed in `incident.outbox.<slot>`. */
 function publishTask(slot: OutboxSlot, next: string, catchTo: string): State {
   const message = `$.incident.outbox.${slot}`;
@@ -308,7 +314,7 @@ export function runbookDefinition(): Record<string, unknown> {
   states.ContinueAsNew = runbookTask('continue', 'IncidentContinued', {
     'stateMachineArn.$': '$$.StateMachine.Id',
   });
-  states.IncidentContinued = { Type: 'Succeed', OutputPath: '$.incident' };
+  states.IncidentContinued = END_WITH_RECORD;
 
   // Healthy again: integrity summary, resolution notice.
   states.CheckIntegrity = probeTask(
@@ -327,11 +333,11 @@ export function runbookDefinition(): Record<string, unknown> {
     Default: 'IncidentResolved',
   };
   states.PublishResolutionToOnCall = publishTask('resolvedOnCall', 'IncidentResolved', 'RunbookFailed');
-  states.IncidentResolved = { Type: 'Succeed', OutputPath: '$.incident' };
+  states.IncidentResolved = END_WITH_RECORD;
 
   states.FinalNotice = runbookTask('final', 'PublishFinalNotice');
   states.PublishFinalNotice = publishTask('final', 'IncidentUnresolved', 'RunbookFailed');
-  states.IncidentUnresolved = { Type: 'Succeed', OutputPath: '$.incident' };
+  states.IncidentUnresolved = END_WITH_RECORD;
 
   // The worst case: the runbook itself failed. Somebody is told, and the execution fails visibly.
   states.RunbookFailed = failureTask();
