@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { IncidentRecord } from '../../../functions/runbook/incident.ts';
 import { handleRunbook, type RunbookDeps } from '../../../functions/runbook/runbook.ts';
@@ -79,6 +81,15 @@ describe('history budget of a runbook execution', () => {
     const parts = Math.ceil(cycles / RUNBOOK_HISTORY.cyclesPerExecution);
     const longestId = `pgw-${'a'.repeat(40)}-${Date.parse('2286-01-01')}`;
     expect(continuationName(longestId, parts).length).toBeLessThanOrEqual(80);
+  });
+
+  it('is what the README says', () => {
+    const readme = readFileSync(join(import.meta.dirname, '../../../README.md'), 'utf8').replace(/\s+/g, ' ');
+    const { cyclesPerExecution, cycleWorst, worstExecution } = RUNBOOK_HISTORY;
+    expect(readme).toContain(`runbook walks at most ${cyclesPerExecution} verification cycles per execution`);
+    expect(readme).toContain(
+      `(${cycleWorst} events a cycle, ${worstExecution.toLocaleString('en-US')} an execution at worst;`,
+    );
   });
 
   it('refuses a definition whose loop does not go through the wait: its history could not be bounded', () => {
