@@ -27,12 +27,6 @@ interface Suppression {
 /** Findings that are not defects, each with the reason. */
 const SUPPRESSIONS: readonly Suppression[] = [
   {
-    rule: 'E3601',
-    path: /\/DefinitionString\/States\/Incident(Resolved|Unresolved|Continued)\/OutputPath$/,
-    reason:
-      'cfn-lint 1.x’s Step Functions schema lists no InputPath/OutputPath for a Succeed state, but the Amazon States Language allows them (Succeed takes the common state fields; CDK’s SucceedProps offers outputPath), and the local engine runs these states in test/workflow.',
-  },
-  {
     rule: 'W3005',
     path: /^Resources\/(Functions\w+Function|RunbookStateMachine)[0-9A-F]{8}\/DependsOn\/\d+$/,
     reason:

@@ -52,6 +52,8 @@ function conditionalActions(
   const instances = targets.some((t) => t.rds?.instanceId);
   const clusters = targets.some((t) => t.rds?.clusterId);
   const startsDiscovered = discovery && raw.fleet?.defaults?.remediation?.allowStartInstance === true;
+  const rebootsDiscovered = discovery && raw.fleet?.defaults?.remediation?.allowReboot === true;
+  const failsOverDiscovered = discovery && raw.fleet?.defaults?.remediation?.allowFailover === true;
   const secretAuth =
     targets.some((t) => t.connection.auth.kind === 'secret') ||
     (raw.access?.secretArns?.length ?? 0) > 0 ||
@@ -67,6 +69,10 @@ function conditionalActions(
         targets.some((t) => t.rds?.instanceId && t.remediation.allowStartInstance) || startsDiscovered,
       'rds:StartDBCluster':
         targets.some((t) => t.rds?.clusterId && t.remediation.allowStartInstance) || startsDiscovered,
+      'rds:RebootDBInstance':
+        targets.some((t) => t.rds?.instanceId && t.remediation.allowReboot) || rebootsDiscovered,
+      'rds:FailoverDBCluster':
+        targets.some((t) => t.rds?.clusterId && t.remediation.allowFailover) || failsOverDiscovered,
       'rds:DescribeDBInstances': evidence,
       'rds:DescribeDBLogFiles': evidence,
       'rds:DownloadDBLogFilePortion': evidence,
@@ -221,7 +227,7 @@ describe('the guards themselves', () => {
       Type: 'AWS::IAM::Policy',
       Properties: {
         Roles: [{ Ref: runbook.roleId }],
-        PolicyDocument: { Statement: [{ Effect: 'Allow', Action: 'rds:RebootDBInstance', Resource: '*' }] },
+        PolicyDocument: { Statement: [{ Effect: 'Allow', Action: 'rds:DeleteDBInstance', Resource: '*' }] },
       },
     };
     const sending = fns.map((f) =>
@@ -229,7 +235,7 @@ describe('the guards themselves', () => {
     );
     const { findings } = permissionsMatchCode(broken, sending);
     expect(findings).toContain(
-      'runbook: its role allows rds:RebootDBInstance, which nothing in its code sends',
+      'runbook: its role allows rds:DeleteDBInstance, which nothing in its code sends',
     );
     expect(findings).toContain('monitor: its code sends sqs:SendMessage, which its role does not allow');
   });
