@@ -118,18 +118,17 @@ function decoded(text: string): string | undefined {
   }
 }
 
-/** The URL with its password masked, for messages. */
+/** The URL with its password masked, for messages, whatever its shape. */
 export function safeUrl(text: string): string {
+  let shown = text;
   try {
     const url = new URL(text);
-    if (url.password) url.password = '***';
-    return display(redact(url.toString()));
+    if (url.password) {
+      url.password = '***';
+      shown = url.toString();
+    }
   } catch {
-    // Unparseable: whatever follows "user:" may be a password, up to the last "@" or, with none, the end.
-    return display(
-      text.includes('@')
-        ? text.replace(/:\/\/([^:/@]*):.*@/s, '://$1:***@')
-        : text.replace(/:\/\/([^:/@]*):.*$/s, '://$1:***'),
-    );
+    // Not a URL at all: the redactor still finds `user:password@` in it.
   }
+  return display(shown);
 }

@@ -11,7 +11,15 @@ export function registerSecret(value: string | undefined): void {
   if (value && value.length >= 4) known.add(value);
 }
 
-const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*):([^@/?#\s]*)@/gi;
+/**
+ * `user:password@host` wherever it appears: in a URL, in a malformed one (`postgres:/user:pw@`,
+ * `postgresql:user:pw@`, `postgres//user:pw@`) or with no scheme at all. The user part starts a token
+ * (after whitespace, a quote, `=`, a bracket or a comma, optionally behind a scheme); the password runs
+ * to the token's last `@`, so one with an unescaped `@` in it is masked whole. A password never starts
+ * with `/`, which keeps `postgres://user@host` (no password) intact.
+ */
+const URL_CREDENTIALS =
+  /(^|[\s"'=(<,[{])((?:[a-z][a-z0-9+.-]*:?\/{0,3})?[^\s:/?#@"'<>]*):(?!\/)([^\s"'<>]*)@/gi;
 /** `password=x`, `PGPASSWORD=x`, `password = 'x'` (SQL, libpq), the quotes kept. */
 const KEY_VALUE = /\b([a-z_]*(?:password|passwd|pwd|secret|token))(\s*=\s*)(['"]?)[^&\s'"]+\3/gi;
 /** `"password": "x"` in JSON (a secret's content, a payload). */
@@ -24,7 +32,7 @@ const IAM_SIGNATURE = /(X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token)=[
  */
 export function redact(text: string): string {
   let out = text
-    .replace(URL_CREDENTIALS, `$1:${MASK}@`)
+    .replace(URL_CREDENTIALS, `$1$2:${MASK}@`)
     .replace(KEY_VALUE, `$1$2$3${MASK}$3`)
     .replace(JSON_KEY_VALUE, `$1${MASK}"`)
     .replace(IAM_SIGNATURE, `$1=${MASK}`);

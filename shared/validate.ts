@@ -5,6 +5,7 @@
 
 import { formatDuration, parseDuration } from './duration.ts';
 import { type Issue, ValidationError } from './errors.ts';
+import { redact } from './redact.ts';
 
 const INVALID: unique symbol = Symbol('invalid');
 type Invalid = typeof INVALID;
@@ -21,7 +22,10 @@ export interface Schema<T> {
 
 export type Infer<S> = S extends Schema<infer T> ? T : never;
 
-/** Renders a received value for a message; secrets are masked, long values cut. */
+/**
+ * Renders a received value for a message; secrets are masked (also a password inside anything
+ * URL-shaped), long values cut.
+ */
 export function display(value: unknown, secret = false): string {
   if (value === undefined) return 'nothing';
   if (secret) return '"***"';
@@ -31,6 +35,7 @@ export function display(value: unknown, secret = false): string {
   } catch {
     text = String(value);
   }
+  text = redact(text);
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 
