@@ -9,11 +9,19 @@ import middy, { type MiddlewareObj } from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { ConfigError, describeError } from './errors.ts';
 import type { Logger as CoreLogger } from './logger.ts';
-import { redact } from './redact.ts';
+import { redact, redactingReplacer } from './redact.ts';
 import { type ObjectOf, object, parse, type Schema } from './validate.ts';
 
+/**
+ * The function's Powertools Logger. Every value of every line passes through the redactor as it is
+ * serialised, the same path the CLI's logger uses.
+ */
 export function createLambdaLogger(functionName: string): Logger {
-  return new Logger({ serviceName: 'pgwarden', persistentKeys: { component: functionName } });
+  return new Logger({
+    serviceName: 'pgwarden',
+    persistentKeys: { component: functionName },
+    jsonReplacerFn: redactingReplacer,
+  });
 }
 
 /** Adapts Powertools' Logger to the logging surface cores depend on. */

@@ -1,4 +1,4 @@
-import { redact, redactDeep } from './redact.ts';
+import { redactingReplacer } from './redact.ts';
 
 /**
  * The logging surface cores depend on. Powertools' Logger satisfies it in Lambda; the CLI and local
@@ -22,7 +22,7 @@ export interface ConsoleLoggerOptions {
   keys?: Record<string, unknown>;
 }
 
-/** Structured JSON-lines logger that redacts secrets; used outside Lambda. */
+/** Structured JSON-lines logger that redacts every value as it serialises it; used outside Lambda. */
 export function createConsoleLogger(options: ConsoleLoggerOptions = {}): Logger {
   const threshold = ORDER[options.level ?? 'info'];
   const write = options.write ?? ((line: string) => process.stderr.write(`${line}\n`));
@@ -35,7 +35,7 @@ export function createConsoleLogger(options: ConsoleLoggerOptions = {}): Logger 
       ...options.keys,
       ...extra,
     };
-    write(redact(JSON.stringify(redactDeep(record))));
+    write(JSON.stringify(record, redactingReplacer));
   };
   return {
     debug: (message, extra) => emit('debug', message, extra),

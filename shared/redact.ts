@@ -20,8 +20,12 @@ export function registerSecret(value: string | undefined): void {
  */
 const URL_CREDENTIALS =
   /(^|[\s"'=(<,[{])((?:[a-z][a-z0-9+.-]*:?\/{0,3})?[^\s:/?#@"'<>]*):(?!\/)([^\s"'<>]*)@/gi;
-/** `password=x`, `PGPASSWORD=x`, `password = 'x'` (SQL, libpq), the quotes kept. */
-const KEY_VALUE = /\b([a-z_]*(?:password|passwd|pwd|secret|token))(\s*=\s*)(['"]?)[^&\s'"]+\3/gi;
+/**
+ * `password=x`, `PGPASSWORD=x`, `password = 'x'` (SQL, libpq), the quotes kept. An unquoted value runs
+ * to the next space or `&`, quotes inside it included.
+ */
+const KEY_VALUE =
+  /\b([a-z_]*(?:password|passwd|pwd|secret|token))(\s*=\s*)(?:(['"])(?:(?!\3).)*\3|[^&\s]+)/gi;
 /** `"password": "x"` in JSON (a secret's content, a payload). */
 const JSON_KEY_VALUE = /("[a-z_]*(?:password|passwd|pwd|secret|token)"\s*:\s*")(?:[^"\\]|\\.)*"/gi;
 const IAM_SIGNATURE = /(X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token)=[^&\s'"]+/g;
@@ -40,6 +44,15 @@ export function redact(text: string): string {
     if (out.includes(secret)) out = out.split(secret).join(MASK);
   }
   return out;
+}
+
+/**
+ * A `JSON.stringify` replacer that redacts every string value as it is serialised: the one redaction
+ * path of every log line (the console logger and Powertools in Lambda both use it). Redacting values
+ * before they are serialised keeps a line valid JSON and catches a secret whose escaped form differs.
+ */
+export function redactingReplacer(_key: string, value: unknown): unknown {
+  return typeof value === 'string' ? redact(value) : value;
 }
 
 /** Redacts every string inside a JSON-like value, returning a copy. */
