@@ -115,6 +115,12 @@ export function classifyError(error: unknown, phase: Failure['phase']): Failure 
   const message = redact(typeof e.message === 'string' && e.message ? e.message : String(error));
   const code = typeof e.code === 'string' ? e.code : undefined;
 
+  // pgwarden's own refusals: it would not send the credential as asked, or stopped reading a server
+  // that sent too much (a hostile or broken server is neither reachable nor healthy: `unknown`).
+  if (e.name === 'AuthenticationRefusedError')
+    return { category: 'auth_failed', message, retryable: false, phase };
+  if (e.name === 'ReadLimitError') return { category: 'unknown', message, retryable: false, phase };
+
   if (isSqlstate(code)) {
     const category = BY_SQLSTATE[code] ?? 'unknown';
     return { category, sqlstate: code, message, retryable: RETRYABLE[category], phase };

@@ -13,6 +13,11 @@ import { registerSecret } from './redact.ts';
 export interface ResolvedCredentials {
   user: string;
   password?: string;
+  /**
+   * The password is an RDS IAM token: RDS asks for it in cleartext by design, and it is signed for the
+   * one host and port it is sent to. The only credential pgwarden sends in cleartext, and only over TLS.
+   */
+  iamToken?: boolean;
 }
 
 /** What reading a secret needs of a Secrets Manager client. */
@@ -98,7 +103,7 @@ export async function resolveCredentials(
       });
     }
     registerSecret(token);
-    value = { user, password: token };
+    value = { user, password: token, iamToken: true };
     ttl = TOKEN_TTL_MS;
   }
   cache.set(key, { value, expiresAt: deps.clock.now() + ttl });

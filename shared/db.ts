@@ -3,12 +3,18 @@
  * and query timeouts, TCP keepalive, and an `error` listener (a backend terminated under us must never
  * crash the process), and is always closed in `finally`. Queries are logged by name, duration and row
  * count, never by parameters.
+ *
+ * The server is not trusted either: a session reads at most `ReadLimits` from it (time is bounded by
+ * the timeouts, memory by these), and a password is never sent in cleartext except an RDS IAM token
+ * over TLS.
  */
 import { readFileSync } from 'node:fs';
+import type { Duplex } from 'node:stream';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import pg from 'pg';
 import type { ConnectionSpec } from './connection.ts';
 import type { ResolvedCredentials } from './credentials.ts';
+import { AuthenticationRefusedError, ReadLimitError } from './errors.ts';
 import type { Logger } from './logger.ts';
 
 // Return timestamps as Date and 64-bit integers as numbers (counts, ages, sizes never approach 2^53).
@@ -33,8 +39,38 @@ export interface SessionOptions {
    * defaults apply (fault drills run application SQL).
    */
   searchPath?: string;
+  /** What the session may read from the server. @default DEFAULT_READ_LIMITS */
+  readLimits?: Partial<ReadLimits>;
   logger: Logger;
 }
+
+/**
+ * How much one session reads from the server before it hangs up: a hostile or broken server can
+ * declare a 2 GB message or stream rows and notices until the timeout; this keeps memory bounded too.
+ */
+export interface ReadLimits {
+  /** The largest single protocol message (a row, an error, a notice), as its header declares it. */
+  maxMessageBytes: number;
+  /** Everything the session reads, over its whole life. */
+  maxTotalBytes: number;
+  /** Data rows over the session's life. */
+  maxRows: number;
+  /** Notices over the session's life (the first NOTICES_KEPT are kept). */
+  maxNotices: number;
+}
+
+const MiB = 1024 * 1024;
+
+/** Generous enough for the remediator's listing of tens of thousands of sessions. */
+export const DEFAULT_READ_LIMITS: ReadLimits = {
+  maxMessageBytes: 16 * MiB,
+  maxTotalBytes: 64 * MiB,
+  maxRows: 100_000,
+  maxNotices: 1_000,
+};
+
+/** Notices kept on a session for callers to read; later ones are counted against the limit only. */
+export const NOTICES_KEPT = 20;
 
 /** Built-ins only: what the probe, the integrity summary and the remediator run with. */
 export const SYSTEM_SEARCH_PATH = 'pg_catalog,pg_temp';
@@ -86,12 +122,27 @@ export async function openSession(
   const statementTimeout = options.statementTimeoutMs;
   const queryTimeout = options.queryTimeoutMs ?? (statementTimeout > 0 ? statementTimeout + 500 : undefined);
   const ssl = tlsOptions(spec);
+  // node-postgres asks this function for the password whatever the method (cleartext, MD5, SCRAM), and
+  // never reads a pgpass file once it is set. The connection tells us first which method it is.
+  let cleartextRequested = false;
+  const cleartextAllowed = credentials.iamToken === true && ssl !== undefined;
+  const password = () => {
+    if (cleartextRequested && !cleartextAllowed)
+      throw new AuthenticationRefusedError(
+        `the server at ${spec.host}:${spec.port} asked for the password in cleartext; pgwarden sends a password only through SCRAM or MD5 (an RDS IAM token only over TLS). Use scram-sha-256 in pg_hba.conf`,
+      );
+    if (credentials.password === undefined)
+      throw new AuthenticationRefusedError(
+        `the server at ${spec.host}:${spec.port} asked for a password and none is configured for ${credentials.user}`,
+      );
+    return credentials.password;
+  };
   const client = new pg.Client({
     host: spec.host,
     port: spec.port,
     database: spec.database,
     user: credentials.user,
-    ...(credentials.password !== undefined ? { password: credentials.password } : {}),
+    password,
     ssl: ssl ?? false,
     connectionTimeoutMillis: options.connectTimeoutMs,
     ...(statementTimeout > 0 ? { statement_timeout: statementTimeout } : {}),
@@ -111,8 +162,13 @@ export async function openSession(
     logger.debug('database session lost', { error: error.message, code: (error as { code?: string }).code });
   });
   client.on('notice', (notice) => {
-    notices.push({ ...(notice.code ? { code: notice.code } : {}), message: notice.message ?? '' });
+    if (notices.length < NOTICES_KEPT)
+      notices.push({ ...(notice.code ? { code: notice.code } : {}), message: notice.message ?? '' });
   });
+  client.connection.on('authenticationCleartextPassword', () => {
+    cleartextRequested = true;
+  });
+  meterReads(client.connection, ssl !== undefined, { ...DEFAULT_READ_LIMITS, ...options.readLimits });
 
   try {
     await client.connect();
@@ -146,7 +202,9 @@ export async function openSession(
           durationMs: Math.round(performance.now() - started),
           code: (error as { code?: string }).code,
         });
-        throw error;
+        // A session cut off for reading too much fails every later query with node-postgres's generic
+        // "not queryable"; the cut-off is what happened.
+        throw lostWith instanceof ReadLimitError ? lostWith : error;
       }
     },
     async close() {
@@ -169,6 +227,71 @@ export async function withSession<T>(
     return await work(session);
   } finally {
     await session.close();
+  }
+}
+
+/**
+ * Counts what the server sends, message by message, and closes the connection with a ReadLimitError
+ * the moment a header declares a message over the limit or a total runs over. It reads the plaintext
+ * protocol: the socket itself without TLS, the TLS socket once node-postgres has upgraded to it.
+ */
+function meterReads(connection: pg.Connection, tls: boolean, limits: ReadLimits): void {
+  const meter = new ReadMeter(limits);
+  const watch = (stream: Duplex) =>
+    stream.on('data', (chunk: Buffer) => {
+      const problem = meter.take(chunk);
+      if (problem) stream.destroy(new ReadLimitError(`${problem}; pgwarden closed the connection`));
+    });
+  if (tls) connection.once('sslconnect', () => watch(connection.stream));
+  else watch(connection.stream);
+}
+
+const size = (bytes: number) =>
+  bytes >= MiB ? `${Math.round((bytes / MiB) * 10) / 10} MiB` : `${bytes.toLocaleString('en-US')} bytes`;
+
+/** Follows the message framing (a type byte, a 4-byte length) of the bytes a server sends. */
+class ReadMeter {
+  private readonly limits: ReadLimits;
+  private total = 0;
+  private rows = 0;
+  private notices = 0;
+  /** Bytes of the current message's body still to come. */
+  private remaining = 0;
+  private readonly header = Buffer.alloc(5);
+  private headerBytes = 0;
+
+  constructor(limits: ReadLimits) {
+    this.limits = limits;
+  }
+
+  /** Accounts for one chunk; returns what was exceeded, if anything. */
+  take(chunk: Buffer): string | undefined {
+    this.total += chunk.length;
+    if (this.total > this.limits.maxTotalBytes)
+      return `the server sent more than the ${size(this.limits.maxTotalBytes)} one session may read`;
+    let at = 0;
+    while (at < chunk.length) {
+      if (this.remaining > 0) {
+        const skip = Math.min(this.remaining, chunk.length - at);
+        this.remaining -= skip;
+        at += skip;
+        continue;
+      }
+      this.header[this.headerBytes++] = chunk[at++] as number;
+      if (this.headerBytes < 5) continue;
+      this.headerBytes = 0;
+      const type = String.fromCharCode(this.header[0] as number);
+      const length = this.header.readUInt32BE(1);
+      if (length < 4) return `the server sent a malformed message (length ${length})`;
+      if (length + 1 > this.limits.maxMessageBytes)
+        return `the server announced a ${size(length + 1)} message, more than the ${size(this.limits.maxMessageBytes)} pgwarden reads in one message`;
+      if (type === 'D' && ++this.rows > this.limits.maxRows)
+        return `the server sent more than ${this.limits.maxRows.toLocaleString('en-US')} rows`;
+      if (type === 'N' && ++this.notices > this.limits.maxNotices)
+        return `the server sent more than ${this.limits.maxNotices.toLocaleString('en-US')} notices`;
+      this.remaining = length - 4;
+    }
+    return undefined;
   }
 }
 

@@ -51,6 +51,22 @@ export class CredentialsError extends PgWardenError {
   override name = 'CredentialsError';
 }
 
+/**
+ * pgwarden would not answer the server's authentication request: it asked for the password in
+ * cleartext (only an RDS IAM token over TLS is sent that way), or for a password none is configured for.
+ */
+export class AuthenticationRefusedError extends PgWardenError {
+  override name = 'AuthenticationRefusedError';
+}
+
+/**
+ * The server sent more than one session reads: a message larger than the limit, or more bytes, rows or
+ * notices in total. The connection is closed at once; what was sent is never buffered whole.
+ */
+export class ReadLimitError extends PgWardenError {
+  override name = 'ReadLimitError';
+}
+
 /** A function invoked through the Lambda API failed or returned something unusable. */
 export class InvocationError extends PgWardenError {
   override name = 'InvocationError';

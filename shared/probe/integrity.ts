@@ -10,7 +10,7 @@ import { resolveCredentials } from '../credentials.ts';
 import { SYSTEM_SEARCH_PATH, withSession } from '../db.ts';
 import { describeError } from '../errors.ts';
 import { redact } from '../redact.ts';
-import { type ProbeDeps, type ProbeFailure, WRAPAROUND_LIMIT } from './probe.ts';
+import { PROBE_READ_LIMITS, type ProbeDeps, type ProbeFailure, WRAPAROUND_LIMIT } from './probe.ts';
 
 const INTEGRITY_SQL = `
 SELECT d.datname AS name,
@@ -64,6 +64,7 @@ export async function integritySummary(
         statementTimeoutMs: options.statementTimeoutMs ?? 10_000,
         applicationName: 'pgwarden-probe',
         searchPath: SYSTEM_SEARCH_PATH,
+        readLimits: PROBE_READ_LIMITS,
         logger: deps.logger,
       },
       async (session) => {

@@ -7,7 +7,7 @@ import { classifyError, type Failure } from '../classify.ts';
 import { type Clock, systemClock } from '../clock.ts';
 import { type ConnectionSpec, describeConnection } from '../connection.ts';
 import { type CredentialDeps, forgetCredentials, resolveCredentials } from '../credentials.ts';
-import { type DbSession, openSession, SYSTEM_SEARCH_PATH } from '../db.ts';
+import { type DbSession, openSession, type ReadLimits, SYSTEM_SEARCH_PATH } from '../db.ts';
 import { CredentialsError, describeError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { redact } from '../redact.ts';
@@ -15,6 +15,17 @@ import { SNAPSHOT_SQL, type SnapshotRow } from './snapshot-sql.ts';
 
 /** 2^31: transaction ids wrap around at this age; PostgreSQL stops accepting writes shortly before. */
 export const WRAPAROUND_LIMIT = 2 ** 31;
+/**
+ * What one probe reads from the server at most. The snapshot is one row of about a kilobyte and the
+ * integrity summary fifty; a server that sends more is broken or hostile, and is cut off long before
+ * it can make the function run out of memory.
+ */
+export const PROBE_READ_LIMITS: ReadLimits = {
+  maxMessageBytes: 1024 * 1024,
+  maxTotalBytes: 4 * 1024 * 1024,
+  maxRows: 1_000,
+  maxNotices: 100,
+};
 /** A checkpointer younger than the postmaster by more than this means the server crash-restarted. */
 const RESTART_MARGIN_MS = 1_000;
 
@@ -132,6 +143,7 @@ export async function probe(
       statementTimeoutMs: options.statementTimeoutMs ?? 2_000,
       applicationName: options.applicationName ?? 'pgwarden-probe',
       searchPath: SYSTEM_SEARCH_PATH,
+      readLimits: PROBE_READ_LIMITS,
       logger: deps.logger,
     });
   } catch (error) {

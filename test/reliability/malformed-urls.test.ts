@@ -37,7 +37,11 @@ describe('passwords in malformed URLs', () => {
     try {
       parseConfig({
         fleet: { targets: [{ id: 'a', host: 'a.db', database: 'app', auth: { iam: true } }] },
-        network: { vpcId: 'vpc-0123456789abcdef0', availabilityZones: ['eu-west-1a'], privateSubnetIds: ['subnet-0123456789abcdef0'] },
+        network: {
+          vpcId: 'vpc-0123456789abcdef0',
+          availabilityZones: ['eu-west-1a'],
+          privateSubnetIds: ['subnet-0123456789abcdef0'],
+        },
         notifications: { pages: { httpsEndpoints: [`https:/hook:${PASSWORD}@hooks.example.com/x`] } },
       });
     } catch (error) {
