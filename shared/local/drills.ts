@@ -6,7 +6,13 @@
 
 import type { EmbeddedServer } from './embedded.ts';
 import type { FaultTarget } from './faults.ts';
-import { buildLockChain, exhaustSlots, holdIdleInTransaction, runLongQuery } from './faults.ts';
+import {
+  buildLockChain,
+  exhaustSlots,
+  holdIdleInTransaction,
+  isSuperuserRole,
+  runLongQuery,
+} from './faults.ts';
 
 export const DRILLS = [
   'idle-flood',
@@ -54,7 +60,26 @@ export interface InjectedFault {
   release(): Promise<void>;
 }
 
+/** Drills whose faults run as the application role (`DrillContext.app`). */
+const AS_APPLICATION: ReadonlySet<Drill> = new Set([
+  'idle-flood',
+  'idle-in-transaction',
+  'lock-chain',
+  'long-query',
+]);
+
+/**
+ * Injects `drill`. A fault that runs as the application role refuses a superuser: its SQL would run
+ * with superuser rights in a database others may have prepared, and pgwarden never terminates a
+ * superuser's sessions, so the incident could not be remediated anyway.
+ */
 export async function inject(drill: Drill, ctx: DrillContext): Promise<InjectedFault> {
+  if (AS_APPLICATION.has(drill) && (await isSuperuserRole(ctx.app))) {
+    const role = ctx.app.credentials.user;
+    throw new Error(
+      `the ${drill} drill runs its sessions as ${role}, and ${role} is a superuser (or rds_superuser): drills refuse to run SQL with superuser rights, and pgwarden never terminates a superuser's sessions. Point the URL at an ordinary application role, e.g. CREATE ROLE drill_app LOGIN PASSWORD '...'; GRANT CONNECT ON DATABASE ... TO drill_app;`,
+    );
+  }
   switch (drill) {
     case 'idle-flood': {
       const flood = await exhaustSlots(ctx.app, { applicationName: 'drill:idle-flood' });

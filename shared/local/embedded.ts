@@ -46,7 +46,12 @@ export interface EmbeddedServer {
   spec(overrides?: { user?: string; password?: string; database?: string }): ConnectionSpec;
   /** Same as `spec`, as a URL with sslmode=disable. */
   url(overrides?: { user?: string; password?: string; database?: string }): string;
-  /** Runs one statement as the superuser and returns its rows. */
+  /**
+   * Runs one statement as the superuser and returns its rows, under the database's default
+   * `search_path` (tests and benchmarks use it freely). pgwarden itself runs only its own setup with it
+   * (CREATE ROLE, GRANT, ALTER ROLE ... PASSWORD: statements that resolve no function or operator), in
+   * a cluster it created and whose only other roles are its own.
+   */
   admin<R = Record<string, unknown>>(
     sql: string,
     params?: readonly unknown[],

@@ -2,11 +2,16 @@
  * Fault injectors: the incidents from the write-ups, reproduced on a real server. Drills use them to
  * show detection, remediation and escalation; the test suite uses them to produce every failure
  * category from its real cause.
+ *
+ * They run with the rights of whatever role they are given, in a database others may have prepared,
+ * so they trust nothing in it: `search_path` is pinned to the built-ins, every call is
+ * schema-qualified with typed arguments (an untyped one would let an overload in another schema win),
+ * and the locks they hold are advisory locks, not rows of a table somebody could have put a trigger on.
  */
 import { createServer, type Socket } from 'node:net';
 import type { ConnectionSpec } from '../connection.ts';
 import type { ResolvedCredentials } from '../credentials.ts';
-import { type DbSession, openSession } from '../db.ts';
+import { type DbSession, openSession, SYSTEM_SEARCH_PATH } from '../db.ts';
 import { silentLogger } from '../logger.ts';
 
 /** Something injected that can be undone. */
@@ -28,9 +33,17 @@ async function session(target: FaultTarget, applicationName: string): Promise<Db
     statementTimeoutMs: 0,
     lockTimeoutMs: 0,
     applicationName,
+    searchPath: SYSTEM_SEARCH_PATH,
     logger: silentLogger,
   });
 }
+
+/**
+ * The advisory-lock key of a named drill lock: the pair (class, hash of the name). A pair of int4 keys
+ * never collides with an application's single bigint keys.
+ */
+const LOCK_CLASS = 0x70677764;
+const LOCK_SQL = `SELECT pg_catalog.pg_advisory_xact_lock(${LOCK_CLASS}, pg_catalog.hashtext($1::pg_catalog.text))`;
 
 function handle(sessions: DbSession[], extra?: () => Promise<void>): FaultHandle {
   return {
@@ -40,6 +53,26 @@ function handle(sessions: DbSession[], extra?: () => Promise<void>): FaultHandle
       await Promise.all(sessions.map((s) => s.close()));
     },
   };
+}
+
+/**
+ * Whether `target`'s role is a superuser, or a member of RDS's `rds_superuser`: drills refuse such a
+ * role (see `inject`).
+ */
+export async function isSuperuserRole(target: FaultTarget): Promise<boolean> {
+  const s = await session(target, 'drill:role-check');
+  try {
+    const { rows } = await s.query<{ superuser: boolean }>(
+      'drill-role',
+      `SELECT r.rolsuper OR coalesce(pg_catalog.pg_has_role(r.oid, a.oid, 'MEMBER'), false) AS superuser
+       FROM pg_catalog.pg_roles r
+       LEFT JOIN pg_catalog.pg_roles a ON a.rolname = 'rds_superuser'
+       WHERE r.rolname = CURRENT_USER`,
+    );
+    return rows[0]?.superuser === true;
+  } finally {
+    await s.close();
+  }
 }
 
 /** Opens `count` sessions that then sit idle, like a leaking pool. */
@@ -88,24 +121,18 @@ export async function exhaustSlots(
   return { ...handle(sessions), refusedWith };
 }
 
-/** A session that opens a transaction, takes a row lock on a scratch table, and goes idle. */
+/**
+ * A session that opens a transaction, takes a lock (`lock` names it) and goes idle: the abandoned
+ * transaction of the write-ups. Sessions that ask for the same lock queue behind it.
+ */
 export async function holdIdleInTransaction(
   target: FaultTarget,
-  table = 'pgwarden_drill',
+  lock = 'pgwarden_drill',
 ): Promise<FaultHandle> {
   const s = await session(target, 'drill:idle-in-transaction');
   try {
-    // Checked first: CREATE ... IF NOT EXISTS still needs CREATE on the schema, which roles lack on PostgreSQL 15+.
-    const { rows } = await s.query<{ exists: boolean }>(
-      'drill-table-exists',
-      'SELECT to_regclass($1) IS NOT NULL AS exists',
-      [table],
-    );
-    if (!rows[0]?.exists)
-      await s.query('drill-table', `CREATE TABLE IF NOT EXISTS ${table} (id int PRIMARY KEY, v int)`);
-    await s.query('drill-seed', `INSERT INTO ${table} VALUES (1, 0) ON CONFLICT (id) DO NOTHING`);
     await s.query('drill-begin', 'BEGIN');
-    await s.query('drill-lock', `UPDATE ${table} SET v = v + 1 WHERE id = 1`);
+    await s.query('drill-lock', LOCK_SQL, [lock]);
   } catch (error) {
     await s.close();
     throw error;
@@ -117,13 +144,16 @@ export async function holdIdleInTransaction(
 export async function runLongQuery(target: FaultTarget, seconds: number): Promise<FaultHandle> {
   const s = await session(target, 'drill:long-query');
   // The query's own outcome (completion, cancel, termination) is not the point; it must not go unhandled.
-  s.query('drill-sleep', 'SELECT pg_sleep($1)', [seconds]).catch(() => undefined);
+  s.query('drill-sleep', 'SELECT pg_catalog.pg_sleep($1::pg_catalog.float8)', [seconds]).catch(
+    () => undefined,
+  );
   await waitUntil(async () => {
     const probe = await session(target, 'drill:observer');
     try {
       const { rows } = await probe.query<{ n: number }>(
         'drill-check',
-        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = $1 AND state = 'active'`,
+        `SELECT pg_catalog.count(*)::pg_catalog.int4 AS n FROM pg_catalog.pg_stat_activity
+         WHERE pid = $1::pg_catalog.int4 AND state = 'active'`,
         [s.pid],
       );
       return (rows[0]?.n ?? 0) > 0;
@@ -135,7 +165,9 @@ export async function runLongQuery(target: FaultTarget, seconds: number): Promis
   return handle([s], async () => {
     const canceler = await session(target, 'drill:release');
     try {
-      await canceler.query('drill-cancel', 'SELECT pg_cancel_backend($1)', [s.pid]);
+      await canceler.query('drill-cancel', 'SELECT pg_catalog.pg_cancel_backend($1::pg_catalog.int4)', [
+        s.pid,
+      ]);
     } finally {
       await canceler.close();
     }
@@ -143,20 +175,20 @@ export async function runLongQuery(target: FaultTarget, seconds: number): Promis
 }
 
 /**
- * A lock chain: one idle-in-transaction session holds a row lock, `waiters` sessions queue behind it.
- * The blocker is `pids[0]`.
+ * A lock chain: one idle-in-transaction session holds a lock, `waiters` sessions queue behind it. The
+ * blocker is `pids[0]`.
  */
 export async function buildLockChain(
   target: FaultTarget,
   waiters = 2,
-  table = 'pgwarden_drill',
+  lock = 'pgwarden_drill',
 ): Promise<FaultHandle & { blockerPid: number; blockedPids: number[] }> {
-  const blocker = await holdIdleInTransaction(target, table);
+  const blocker = await holdIdleInTransaction(target, lock);
   const blocked: DbSession[] = [];
   for (let i = 0; i < waiters; i++) {
     const s = await session(target, 'drill:blocked');
     blocked.push(s);
-    s.query('drill-wait', `UPDATE ${table} SET v = v + 1 WHERE id = 1`).catch(() => undefined);
+    s.query('drill-wait', LOCK_SQL, [lock]).catch(() => undefined);
   }
   const blockedPids = blocked.map((s) => s.pid);
   await waitUntil(async () => {
@@ -164,7 +196,8 @@ export async function buildLockChain(
     try {
       const { rows } = await observer.query<{ n: number }>(
         'drill-check',
-        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = ANY($1::int[]) AND wait_event_type = 'Lock'`,
+        `SELECT pg_catalog.count(*)::pg_catalog.int4 AS n FROM pg_catalog.pg_stat_activity
+         WHERE pid = ANY($1::pg_catalog.int4[]) AND wait_event_type = 'Lock'`,
         [blockedPids],
       );
       return (rows[0]?.n ?? 0) === blockedPids.length;

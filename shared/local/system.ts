@@ -240,8 +240,6 @@ export class LocalSystem {
           `GRANT pg_monitor, pg_signal_backend, pg_use_reserved_connections TO ${MONITOR_ROLE}`,
         );
         await server.admin(`CREATE ROLE ${APP_ROLE} LOGIN PASSWORD '${appPassword}'`);
-        await server.admin('CREATE TABLE pgwarden_drill (id int PRIMARY KEY, v int)');
-        await server.admin(`GRANT ALL ON pgwarden_drill TO ${APP_ROLE}`);
         secrets.put(secretId, { username: monitor.user, password: monitor.password });
         connection = {
           host: server.host,

@@ -12,8 +12,6 @@ describe('pgwarden runbook', () => {
     const role = await createMonitorRole(server);
     monitorUrl = server.url(role);
     await server.admin(`CREATE ROLE app LOGIN PASSWORD 'app-pw-123'`);
-    await server.admin('CREATE TABLE cli_chain (id int PRIMARY KEY, v int)');
-    await server.admin('GRANT ALL ON cli_chain TO app');
   });
   afterAll(async () => {
     await server?.destroy();

@@ -99,10 +99,6 @@ process.once('SIGINT', () => {
 
 const monitorRole = await createMonitorRole(server);
 await server.admin(`CREATE ROLE soak_app LOGIN PASSWORD 'soak-app-pw'`);
-for (const table of ['soak_tx', 'soak_chain']) {
-  await server.admin(`CREATE TABLE ${table} (id int PRIMARY KEY, v int)`);
-  await server.admin(`GRANT ALL ON ${table} TO soak_app`);
-}
 const app: FaultTarget = {
   spec: server.spec({ user: 'soak_app', password: 'soak-app-pw' }),
   credentials: { user: 'soak_app', password: 'soak-app-pw' },

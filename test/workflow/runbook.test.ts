@@ -14,8 +14,6 @@ describe('incident runbook, executed locally from its definition', () => {
     const role = await createMonitorRole(server);
     monitor = { username: role.user, password: role.password };
     await server.admin(`CREATE ROLE app LOGIN PASSWORD 'app-pw-123'`);
-    await server.admin('CREATE TABLE workflow_chain (id int PRIMARY KEY, v int)');
-    await server.admin('GRANT ALL ON workflow_chain TO app');
   });
   afterAll(async () => {
     await server?.destroy();
