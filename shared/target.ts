@@ -53,9 +53,15 @@ export interface RemediationPolicy {
   blockerIdleSeconds: number;
   /** Most sessions acted on per run. @default 20 */
   maxPerRun: number;
-  /** Users never touched (in addition to superusers, rdsadmin and replication). */
+  /**
+   * Users never touched (in addition to superusers, rdsadmin and replication). The strong guard: the
+   * server sets a session's role at login, a client cannot claim one it did not authenticate as.
+   */
   protectUsers: string[];
-  /** application_name values never touched. */
+  /**
+   * application_name values never touched. A client chooses its own application_name, so any client
+   * can claim one of these; protect by user where it matters.
+   */
   protectApplications: string[];
   /**
    * Escalated policy when the pool is nearly exhausted (utilization ≥ utilizationPct, or the server
@@ -119,6 +125,40 @@ const REGION = /^[a-z]{2}(-[a-z]+)+-\d$/;
 const SECRET_ID =
   /^(arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+|[A-Za-z0-9/_+=.@-]{1,512})$/;
 
+/**
+ * PostgreSQL keeps at most NAMEDATALEN - 1 = 63 bytes of a role name and of application_name, and
+ * shows any byte of application_name outside printable ASCII as `?` (or a `\x` escape from 16 on). A
+ * protection entry it could never report would protect nothing, silently: such entries are refused.
+ */
+const MAX_REPORTED_NAME_BYTES = 63;
+
+function reportableName(kind: 'role' | 'application'): Schema<string> {
+  const base =
+    kind === 'role'
+      ? string({ pattern: IDENTIFIER, patternHint: 'a role name' })
+      : string({ maxLength: 4096, patternHint: 'an application_name' });
+  return refine(base, (name) => {
+    const bytes = Buffer.byteLength(name, 'utf8');
+    if (bytes > MAX_REPORTED_NAME_BYTES)
+      return {
+        problem: `is ${bytes} bytes long; PostgreSQL keeps at most ${MAX_REPORTED_NAME_BYTES} bytes of a ${kind === 'role' ? 'role name' : 'application_name'}, so pg_stat_activity never shows this value and it would protect nothing`,
+        fix: `Use the name as pg_stat_activity shows it (its first ${MAX_REPORTED_NAME_BYTES} bytes).`,
+      };
+    if (kind === 'application' && !/^[\x20-\x7e]*$/.test(name))
+      return {
+        problem:
+          'has characters outside printable ASCII; PostgreSQL shows them as "?" or \\x escapes in application_name, so this entry would never match',
+        fix: 'Use the application_name exactly as pg_stat_activity shows it.',
+      };
+    return undefined;
+  });
+}
+
+/** A role `protectUsers` may name: the strong guard, since a client cannot choose its role. */
+export const protectedUser = reportableName('role');
+/** An application `protectApplications` may name. A client chooses its application_name freely. */
+export const protectedApplication = reportableName('application');
+
 /** A duration written as text, as seconds. */
 const seconds = (minMs = 0, maxMs = 30 * 86_400_000) => map(duration({ minMs, maxMs }), (ms) => ms / 1_000);
 
@@ -160,8 +200,8 @@ export const remediationInput = object({
   terminateBlockers: optional(boolean()),
   blockerIdleAfter: optional(seconds(1_000)),
   maxPerRun: optional(number({ min: 1, max: 1_000, integer: true })),
-  protectUsers: optional(array(string({ pattern: IDENTIFIER, patternHint: 'a role name' }), { max: 100 })),
-  protectApplications: optional(array(string({ maxLength: 64 }), { max: 100 })),
+  protectUsers: optional(array(protectedUser, { max: 100 })),
+  protectApplications: optional(array(protectedApplication, { max: 100 })),
   pressure: optional(
     object({
       utilizationPct: optional(number({ min: 1, max: 100 })),
@@ -349,8 +389,8 @@ export const remediationSchema = object({
   terminateBlockers: boolean(),
   blockerIdleSeconds: number({ min: 0 }),
   maxPerRun: number({ min: 1, max: 1_000, integer: true }),
-  protectUsers: array(string({ pattern: IDENTIFIER, patternHint: 'a role name' }), { max: 100 }),
-  protectApplications: array(string({ maxLength: 64 }), { max: 100 }),
+  protectUsers: array(protectedUser, { max: 100 }),
+  protectApplications: array(protectedApplication, { max: 100 }),
   pressure: object({ utilizationPct: number({ min: 1, max: 100 }), idleAfterSeconds: number({ min: 1 }) }),
   allowStartInstance: boolean(),
   allowReboot: boolean(),

@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import type { ConnectionSpec } from '../connection.ts';
 import { parseDatabaseUrl } from '../connection.ts';
 import { type Issue, UsageError } from '../errors.ts';
-import { duration, number } from '../validate.ts';
+import { duration, number, type Schema } from '../validate.ts';
 
 export type FlagSpec =
   | { type: 'boolean'; describe: string }
@@ -89,6 +89,16 @@ export class FlagReader {
   strings(name: string): string[] {
     const value = this.args.values[name];
     return Array.isArray(value) ? value : typeof value === 'string' ? [value] : [];
+  }
+
+  /** Every value of a repeatable flag that passes `schema`; the others become issues. */
+  checkedStrings(name: string, schema: Schema<string>): string[] {
+    const out: string[] = [];
+    for (const raw of this.strings(name)) {
+      const parsed = schema.check(raw, `--${name}`, this.issues);
+      if (typeof parsed === 'string') out.push(parsed);
+    }
+    return out;
   }
 
   boolean(name: string): boolean {

@@ -4,7 +4,7 @@ import type { ConnectionSpec } from '../connection.ts';
 import { formatDuration } from '../duration.ts';
 import { LOCAL_PROFILE, type LocalSettings } from '../local/system.ts';
 import type { Logger } from '../logger.ts';
-import type { RemediationPolicy, Thresholds } from '../target.ts';
+import { protectedApplication, protectedUser, type RemediationPolicy, type Thresholds } from '../target.ts';
 import type { FlagReader, FlagSpec } from './args.ts';
 
 const d = (describe: string): FlagSpec => ({ type: 'string', value: 'dur', describe });
@@ -112,8 +112,11 @@ export function readRemediation(reader: FlagReader, base: RemediationPolicy): Re
       ...base.pressure,
       idleAfterSeconds: seconds('pressure-idle-after', base.pressure.idleAfterSeconds),
     },
-    protectUsers: [...base.protectUsers, ...reader.strings('protect-user')],
-    protectApplications: [...base.protectApplications, ...reader.strings('protect-app')],
+    protectUsers: [...base.protectUsers, ...reader.checkedStrings('protect-user', protectedUser)],
+    protectApplications: [
+      ...base.protectApplications,
+      ...reader.checkedStrings('protect-app', protectedApplication),
+    ],
     maxPerRun: reader.integer('max', base.maxPerRun, { min: 1, max: 1_000 }),
     dryRun: base.dryRun || reader.boolean('dry-run'),
   };

@@ -33,7 +33,11 @@ export type Guardrail = (typeof GUARDRAILS)[number];
 /** Why a matching session was left alone by the plan. */
 export type PlanSkipReason = Guardrail | 'cap_reached';
 
-/** Prefix of every application_name pgwarden connects with (probe, remediator, admin, ...). */
+/**
+ * Prefix of every application_name pgwarden connects with (probe, remediator, admin, ...). A client
+ * chooses its own application_name, so the prefix alone proves nothing: a session is pgwarden's own
+ * only when it also runs as the role pgwarden connects as (`PlanRequest.ownUser`).
+ */
 export const PGWARDEN_APPLICATION_PREFIX = 'pgwarden-';
 /** The RDS-managed superuser that runs the service's own maintenance. */
 export const RDS_ADMIN_USER = 'rdsadmin';
@@ -49,6 +53,11 @@ export interface PlanRequest {
   actions: readonly RemediationAction[];
   /** Whether the escalated idle threshold (policy.pressure.idleAfterSeconds) applies. */
   pressure: PressureState;
+  /**
+   * The role pgwarden is connected as. Its sessions named `pgwarden-…` are pgwarden's own and never
+   * signalled; without it, no session counts as pgwarden's.
+   */
+  ownUser?: string;
 }
 
 export interface PlannedAction {
@@ -176,14 +185,26 @@ function matchRule(
   return undefined;
 }
 
-/** The first guardrail that protects `session`, if any. */
-export function guardrailFor(session: SessionInfo, policy: RemediationPolicy): Guardrail | undefined {
+/**
+ * The first guardrail that protects `session`, if any. Only the role (`usename`, which the server
+ * sets at login) is proof of identity; `application_name` is whatever the client says.
+ */
+export function guardrailFor(
+  session: SessionInfo,
+  policy: RemediationPolicy,
+  ownUser?: string,
+): Guardrail | undefined {
   if (session.backendType !== 'client backend') return 'not_client_backend';
   if (session.user === RDS_ADMIN_USER) return 'rdsadmin';
   if (session.superuser) return 'superuser';
   if (session.user !== null && policy.protectUsers.includes(session.user)) return 'protected_user';
   if (policy.protectApplications.includes(session.application)) return 'protected_application';
-  if (session.application.startsWith(PGWARDEN_APPLICATION_PREFIX)) return 'pgwarden_session';
+  if (
+    ownUser !== undefined &&
+    session.user === ownUser &&
+    session.application.startsWith(PGWARDEN_APPLICATION_PREFIX)
+  )
+    return 'pgwarden_session';
   return undefined;
 }
 
@@ -213,7 +234,7 @@ export function planRemediation(sessions: readonly SessionInfo[], request: PlanR
   const act: PlannedAction[] = [];
   const skipped: Skip[] = [];
   for (const { session, match } of matched) {
-    const guardrail = guardrailFor(session, request.policy);
+    const guardrail = guardrailFor(session, request.policy, request.ownUser);
     if (guardrail) skipped.push({ session, reason: guardrail, matched: match.reason });
     else if (act.length >= request.policy.maxPerRun)
       skipped.push({ session, reason: 'cap_reached', matched: match.reason });

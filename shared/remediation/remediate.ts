@@ -323,7 +323,7 @@ export async function remediate(
     const pressure: PressureState =
       reasons.length > 0 ? { active: true, reason: reasons.join('; ') } : { active: false };
 
-    const planRequest = { policy, actions: request.actions, pressure };
+    const planRequest = { policy, actions: request.actions, pressure, ownUser: listing.own_user };
     // Defence in depth: the listing already excludes the caller's backend.
     const candidates = listing.sessions.filter((s) => s.pid !== session.pid);
     const plan = planRemediation(candidates, planRequest);

@@ -64,6 +64,7 @@ candidates AS (
      OR (t.state = 'active' AND t.query_seconds >= $4::float8)
 )
 SELECT
+  SESSION_USER AS own_user,
   pg_catalog.current_setting('max_connections')::int AS max_connections,
   pg_catalog.current_setting('superuser_reserved_connections')::int AS superuser_reserved,
   coalesce(nullif(pg_catalog.current_setting('reserved_connections', true), ''), '0')::int AS reserved,
@@ -121,6 +122,8 @@ export interface SessionInfo {
 }
 
 export interface SessionsRow {
+  /** The role the remediator logged in as: with the `pgwarden-` name, what marks pgwarden's own sessions. */
+  own_user: string;
   max_connections: number;
   superuser_reserved: number;
   reserved: number;

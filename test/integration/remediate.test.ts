@@ -209,7 +209,10 @@ describe('remediate', () => {
     };
     const batch = h.track(await openIdleSessions(batchTarget, 1, 'nightly'));
     const migrations = h.track(await openIdleSessions(ctx.app, 1, 'migrations'));
-    const pgwarden = h.track(await openIdleSessions(ctx.app, 2, 'pgwarden-probe'));
+    // pgwarden's own: the monitor role with a pgwarden- name (another role's name is only a claim).
+    const password = ctx.monitor.auth.kind === 'password' ? ctx.monitor.auth.password : '';
+    const asMonitor = { spec: ctx.monitor, credentials: { user: ctx.monitor.user ?? '', password } };
+    const pgwarden = h.track(await openIdleSessions(asMonitor, 2, 'pgwarden-probe'));
     const victim = h.track(await openIdleSessions(ctx.app, 1, 'orders-api'));
     await ageSessions();
 

@@ -63,11 +63,15 @@ const policyArb: fc.Arbitrary<RemediationPolicy> = fc
     pressure: { utilizationPct: 95, idleAfterSeconds: pressureIdle },
   }));
 
-const requestArb: fc.Arbitrary<PlanRequest> = fc.record({
-  policy: policyArb,
-  actions: fc.subarray([...REMEDIATION_ACTIONS], { minLength: 1 }),
-  pressure: fc.record({ active: fc.boolean() }),
-});
+const requestArb: fc.Arbitrary<PlanRequest> = fc.record(
+  {
+    policy: policyArb,
+    actions: fc.subarray([...REMEDIATION_ACTIONS], { minLength: 1 }),
+    pressure: fc.record({ active: fc.boolean() }),
+    ownUser: fc.constantFrom('app', 'ops'),
+  },
+  { requiredKeys: ['policy', 'actions', 'pressure'] },
+);
 
 const IIT: readonly string[] = ['idle in transaction', 'idle in transaction (aborted)'];
 
@@ -94,13 +98,15 @@ function expectedMatch(s: SessionInfo, req: PlanRequest): ActionReason | undefin
 }
 
 /** Why a session must be left alone, restated from the guardrails (first that applies). */
-function expectedGuardrail(s: SessionInfo, p: RemediationPolicy): string | undefined {
+function expectedGuardrail(s: SessionInfo, p: RemediationPolicy, ownUser?: string): string | undefined {
   if (s.backendType !== 'client backend') return 'not_client_backend';
   if (s.user === 'rdsadmin') return 'rdsadmin';
   if (s.superuser) return 'superuser';
   if (s.user !== null && p.protectUsers.includes(s.user)) return 'protected_user';
   if (p.protectApplications.includes(s.application)) return 'protected_application';
-  if (s.application.startsWith('pgwarden-')) return 'pgwarden_session';
+  // The name alone is what any client can claim; pgwarden's own sessions also run as its role.
+  if (ownUser !== undefined && s.user === ownUser && s.application.startsWith('pgwarden-'))
+    return 'pgwarden_session';
   return undefined;
 }
 
@@ -117,7 +123,7 @@ describe('remediation plan properties the audit relies on', () => {
             expect(acted.has(s.pid) || skipped.has(s.pid)).toBe(false);
             continue;
           }
-          const guardrail = expectedGuardrail(s, req.policy);
+          const guardrail = expectedGuardrail(s, req.policy, req.ownUser);
           if (guardrail) {
             expect(skipped.get(s.pid)).toMatchObject({ reason: guardrail, matched: match });
           } else if (acted.has(s.pid)) {
@@ -208,11 +214,10 @@ describe('remediation on real sessions (seeded random populations)', () => {
     protectApplications: ['migrations'],
   });
 
+  // A pgwarden- name from an application role is a claim, not protection: only the monitor role's
+  // own sessions are pgwarden's, and none of these runs as it.
   const isProtected = (s: PlannedSession) =>
-    s.role === 'guarded' ||
-    s.role === 'postgres' ||
-    s.application === 'migrations' ||
-    s.application.startsWith('pgwarden-');
+    s.role === 'guarded' || s.role === 'postgres' || s.application === 'migrations';
 
   async function openPopulation(
     planned: PlannedSession[],

@@ -177,10 +177,10 @@ describe('planRemediation guardrails', () => {
     ['superuser', { superuser: true, user: 'postgres' }, {}],
     ['protected_user', { user: 'batch' }, { protectUsers: ['batch'] }],
     ['protected_application', { application: 'migrations' }, { protectApplications: ['migrations'] }],
-    ['pgwarden_session', { application: 'pgwarden-probe' }, {}],
-    ['pgwarden_session', { application: 'pgwarden-remediate' }, {}],
+    ['pgwarden_session', { user: 'pgwarden_monitor', application: 'pgwarden-probe' }, {}],
+    ['pgwarden_session', { user: 'pgwarden_monitor', application: 'pgwarden-remediate' }, {}],
   ])('skips a matching session with %s', (reason, overrides, policyOverrides) => {
-    const req = request({ policy: policy(policyOverrides) });
+    const req = request({ policy: policy(policyOverrides), ownUser: 'pgwarden_monitor' });
     const sessions = [session({ pid: 7, ...old, ...overrides })];
     expect(acted(sessions, req)).toEqual([]);
     expect(skips(sessions, req)).toEqual([{ pid: 7, reason, matched: 'idle' }]);
@@ -206,8 +206,18 @@ describe('planRemediation guardrails', () => {
     ]);
   });
 
+  it("takes a pgwarden- name for pgwarden's own session only from pgwarden's own role", () => {
+    const sessions = [
+      session({ pid: 1, ...old, user: 'app', application: 'pgwarden-probe' }),
+      session({ pid: 2, ...old, user: 'pgwarden_monitor', application: 'pgwarden-probe' }),
+      session({ pid: 3, ...old, user: 'pgwarden_monitor', application: 'psql' }),
+    ];
+    expect(acted(sessions, request({ ownUser: 'pgwarden_monitor' })).map((a) => a.pid)).toEqual([1, 3]);
+    expect(acted(sessions, request()).map((a) => a.pid)).toEqual([1, 2, 3]);
+  });
+
   it('matches protected applications exactly, and the pgwarden prefix only as a prefix', () => {
-    const req = request({ policy: policy({ protectApplications: ['orders-api'] }) });
+    const req = request({ policy: policy({ protectApplications: ['orders-api'] }), ownUser: 'app' });
     const sessions = [
       session({ pid: 1, ...old, application: 'Orders-API' }),
       session({ pid: 2, ...old, application: 'orders-api-2' }),
@@ -382,11 +392,15 @@ const policyArb = fc.record({
   pressure: fc.record({ utilizationPct: fc.integer({ min: 1, max: 100 }), idleAfterSeconds: threshold }),
 }) as fc.Arbitrary<RemediationPolicy>;
 
-const requestArb: fc.Arbitrary<PlanRequest> = fc.record({
-  policy: policyArb,
-  actions: fc.subarray([...REMEDIATION_ACTIONS], { minLength: 1 }),
-  pressure: fc.record({ active: fc.boolean() }),
-});
+const requestArb: fc.Arbitrary<PlanRequest> = fc.record(
+  {
+    policy: policyArb,
+    actions: fc.subarray([...REMEDIATION_ACTIONS], { minLength: 1 }),
+    pressure: fc.record({ active: fc.boolean() }),
+    ownUser: fc.constantFrom('app', 'ops'),
+  },
+  { requiredKeys: ['policy', 'actions', 'pressure'] },
+);
 
 const populationArb = fc.uniqueArray(sessionArb, { selector: (s) => s.pid, maxLength: 40, size: 'medium' });
 
@@ -457,7 +471,7 @@ describe('planRemediation properties', () => {
           expect(s.superuser).toBe(false);
           if (s.user !== null) expect(req.policy.protectUsers).not.toContain(s.user);
           expect(req.policy.protectApplications).not.toContain(s.application);
-          expect(s.application.startsWith('pgwarden-')).toBe(false);
+          expect(s.user === req.ownUser && s.application.startsWith('pgwarden-')).toBe(false);
         }
       }),
       { numRuns: 500 },
