@@ -343,6 +343,15 @@ function crossChecks(input: ConfigInput, fleet: Fleet): Issue[] {
       problem: 'is required when discovered databases use IAM authentication',
       fix: 'Set "fleet.defaults.user", or list the users your pgwarden:user tags name in "access.iamDbUsers".',
     });
+  const tls = defaults?.tls ?? 'verify-full';
+  if (input.fleet?.discovery && input.access.secretArns.length > 0 && tls !== 'verify-full')
+    issues.push({
+      path: `${ROOT}.fleet.defaults.tls`,
+      received: JSON.stringify(tls),
+      problem:
+        'must be verify-full when discovery tags may name secrets (access.secretArns): pgwarden sends a secret to an endpoint it did not configure only when its certificate proves the name',
+      fix: 'Remove "tls" from fleet.defaults (verify-full is the default).',
+    });
   const { escalateAfter, maxDuration, recheckEvery } = input.escalation;
   issues.push(
     ...runbookClockIssues(

@@ -98,6 +98,17 @@ export function parseFleet(raw: unknown, subject: string, root = '', options: Pa
       fix: 'Set defaults.auth to { "iam": true } or { "secretArn": "..." }.',
     });
   }
+  // A discovered database is only known by its endpoint; a secret goes to one only when TLS proves
+  // the endpoint is the one RDS named (see shared/binding.ts).
+  if (discovery && defaults.auth?.secretArn && (defaults.tls ?? 'verify-full') !== 'verify-full') {
+    issues.push({
+      path: root ? `${root}.defaults.tls` : 'defaults.tls',
+      received: JSON.stringify(defaults.tls),
+      problem:
+        'must be verify-full when discovered databases use a secret: pgwarden sends a secret to an endpoint it did not configure only when its certificate proves the name',
+      fix: 'Remove "tls" from defaults (verify-full is the default), or use { "iam": true }, whose token is signed for the one endpoint.',
+    });
+  }
   if (issues.length > 0) throw new ConfigError(subject, issues);
   return {
     targets: targets.map((t) => toTarget(t, defaults)),

@@ -70,6 +70,11 @@ export interface RemediationPolicy {
    * holding a slot nothing uses. @default { utilizationPct: 95, idleAfterSeconds: 30 }
    */
   pressure: { utilizationPct: number; idleAfterSeconds: number };
+  /**
+   * Put the first 200 characters of each acted-on session's statement in the audit (logs, results,
+   * pages). Query text can hold personal data or secrets. @default false
+   */
+  includeQueryText: boolean;
   /** Runbook may call StartDBInstance on a stopped instance. @default false */
   allowStartInstance: boolean;
   /** Runbook may reboot the instance as a last resort. @default false */
@@ -113,6 +118,7 @@ export const DEFAULT_REMEDIATION: RemediationPolicy = {
   protectUsers: [],
   protectApplications: [],
   pressure: { utilizationPct: 95, idleAfterSeconds: 30 },
+  includeQueryText: false,
   allowStartInstance: false,
   allowReboot: false,
   allowFailover: false,
@@ -208,6 +214,7 @@ export const remediationInput = object({
       idleAfter: optional(seconds(10_000)),
     }),
   ),
+  includeQueryText: optional(boolean()),
   allowStartInstance: optional(boolean()),
   allowReboot: optional(boolean()),
   allowFailover: optional(boolean()),
@@ -297,6 +304,7 @@ export function toTarget(input: TargetInput, defaults: DefaultsInput = {}): Targ
       utilizationPct: pressure.utilizationPct ?? D.pressure.utilizationPct,
       idleAfterSeconds: pressure.idleAfter ?? D.pressure.idleAfterSeconds,
     },
+    includeQueryText: r.includeQueryText ?? D.includeQueryText,
     allowStartInstance: r.allowStartInstance ?? D.allowStartInstance,
     allowReboot: r.allowReboot ?? D.allowReboot,
     allowFailover: r.allowFailover ?? D.allowFailover,
@@ -392,6 +400,7 @@ export const remediationSchema = object({
   protectUsers: array(protectedUser, { max: 100 }),
   protectApplications: array(protectedApplication, { max: 100 }),
   pressure: object({ utilizationPct: number({ min: 1, max: 100 }), idleAfterSeconds: number({ min: 1 }) }),
+  includeQueryText: withDefault(boolean(), false),
   allowStartInstance: boolean(),
   allowReboot: boolean(),
   allowFailover: boolean(),

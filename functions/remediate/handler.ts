@@ -1,5 +1,7 @@
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { catalogFromFleet } from '../../shared/binding.ts';
 import { secretsClientsByRegion } from '../../shared/credentials.ts';
+import { fleetFromEnvironment } from '../../shared/fleet.ts';
 import { createLambdaLogger, lambdaHandler, parseEnvironment } from '../../shared/lambda.ts';
 import { emfRecord } from '../../shared/metrics.ts';
 import { sessionsSignalled } from '../../shared/remediation/remediate.ts';
@@ -22,13 +24,19 @@ const env = parseEnvironment(
   process.env,
   'remediate',
 );
+// The deployed fleet: a payload names a target, the configuration says what it is.
+const catalog = catalogFromFleet(fleetFromEnvironment(process.env, 'remediate'), process.env.AWS_REGION);
 
 export const handler = lambdaHandler(logger, async (event, { signal, log }) => {
   const targetId = (event as { targetId?: unknown } | null)?.targetId;
   if (typeof targetId === 'string') logger.appendKeys({ targetId });
   const result = await handleRemediate(
     event,
-    { connectTimeoutMs: env.PGWARDEN_CONNECT_TIMEOUT, statementTimeoutMs: env.PGWARDEN_STATEMENT_TIMEOUT },
+    {
+      connectTimeoutMs: env.PGWARDEN_CONNECT_TIMEOUT,
+      statementTimeoutMs: env.PGWARDEN_STATEMENT_TIMEOUT,
+      catalog,
+    },
     { logger: log, secrets, secretsIn, signal },
   );
   // Inside a VPC without NAT there is no route to PutMetricData: the metric travels as an embedded

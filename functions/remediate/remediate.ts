@@ -1,5 +1,9 @@
-/** The remediate function's core: validate the invocation, run one remediation pass, return its audit. */
+/**
+ * The remediate function's core: bind the invocation to its configured target and policy, run one
+ * remediation pass, return its audit.
+ */
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { bindTarget, connectionDifferences, narrowPolicy, type TargetCatalog } from '../../shared/binding.ts';
 import type { Clock } from '../../shared/clock.ts';
 import { ValidationError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
@@ -12,13 +16,14 @@ import { array, boolean, object, oneOf, optional, parse, string } from '../../sh
 const INCIDENT_ID = /^[A-Za-z0-9_-]{1,80}$/;
 
 /**
- * A remediation invocation. The connection carries a credential reference only (a literal password is
- * refused: payloads land in execution history), and the policy is the full internal form.
+ * A remediation invocation. It names its target by id: the connection is used only for a discovered
+ * target (see shared/binding.ts), and the policy, when sent, can only narrow the configured one (more
+ * dry-run, higher thresholds, a lower cap, more protection, fewer actions).
  */
 export const remediateEventSchema = object({
   targetId: string({ pattern: TARGET_ID, patternHint: 'a target id' }),
-  connection: connectionSchema,
-  policy: remediationSchema,
+  connection: optional(connectionSchema),
+  policy: optional(remediationSchema),
   actions: array(oneOf(REMEDIATION_ACTIONS), { min: 1, max: REMEDIATION_ACTIONS.length }),
   pressure: optional(object({ active: boolean(), reason: optional(string({ maxLength: 200 })) })),
   dryRun: optional(boolean()),
@@ -31,6 +36,8 @@ export const remediateEventSchema = object({
 export interface RemediateFunctionConfig {
   connectTimeoutMs: number;
   statementTimeoutMs: number;
+  /** The deployed fleet: what a target id may stand for, and its policy. */
+  catalog: TargetCatalog;
 }
 
 export interface RemediateFunctionDeps {
@@ -42,23 +49,44 @@ export interface RemediateFunctionDeps {
   signal?: AbortSignal;
 }
 
-/** Validates a remediation invocation and runs it. Throws ValidationError only for a malformed event. */
+/**
+ * Validates a remediation invocation, binds it to its target and runs it. Throws ValidationError only
+ * for a malformed event or a target outside the configuration.
+ */
 export async function handleRemediate(
   event: unknown,
   config: RemediateFunctionConfig,
   deps: RemediateFunctionDeps,
 ): Promise<RemediationResult> {
   const request = parse(remediateEventSchema, event, 'remediate event', ValidationError);
+  const requested = request.connection ? toConnectionSpec(request.connection) : undefined;
+  const { target, source } = bindTarget(
+    config.catalog,
+    { targetId: request.targetId, ...(requested ? { connection: requested } : {}) },
+    'remediate event',
+  );
+  if (source === 'configured' && requested) {
+    const ignored = connectionDifferences(target.connection, requested);
+    if (ignored.length > 0)
+      deps.logger.warn('payload connection differs from the configured target; using the configuration', {
+        targetId: target.id,
+        ignored,
+      });
+  }
+  const policy = narrowPolicy(target.remediation, request.policy);
   return remediate(
-    toConnectionSpec(request.connection),
+    target.connection,
     {
-      targetId: request.targetId,
-      policy: request.policy,
+      targetId: target.id,
+      policy,
       actions: request.actions,
       ...(request.pressure ? { pressure: request.pressure } : {}),
+      // A caller's word that the pool is under pressure keeps the escalated policy on only while the
+      // remediator itself sees the pool past the alert threshold.
+      claimedPressureFloorPct: target.thresholds.utilizationPct,
       ...(request.dryRun !== undefined ? { dryRun: request.dryRun } : {}),
       ...(request.incidentId ? { incidentId: request.incidentId } : {}),
-      ...(request.includeQueryText !== undefined ? { includeQueryText: request.includeQueryText } : {}),
+      includeQueryText: policy.includeQueryText && request.includeQueryText !== false,
       connectTimeoutMs: config.connectTimeoutMs,
       statementTimeoutMs: config.statementTimeoutMs,
     },

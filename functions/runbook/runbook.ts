@@ -13,6 +13,7 @@ import {
   StartDBInstanceCommand,
 } from '@aws-sdk/client-rds';
 import { type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { bindTarget, narrowPolicy, type TargetCatalog } from '../../shared/binding.ts';
 import type { Clock } from '../../shared/clock.ts';
 import { formatDuration } from '../../shared/duration.ts';
 import { describeError, ValidationError } from '../../shared/errors.ts';
@@ -23,7 +24,12 @@ import type { ProbeResult } from '../../shared/probe/probe.ts';
 import type { RemediationResult } from '../../shared/remediation/remediate.ts';
 import { type OutboxSlot, RUNBOOK_NODES, type RunbookNode } from '../../shared/runbook/definition.ts';
 import { RUNBOOK_HISTORY } from '../../shared/runbook/history.ts';
-import { DEFAULT_RUNBOOK_SETTINGS, type RunbookInput, TRIGGER_KINDS } from '../../shared/runbook/types.ts';
+import {
+  DEFAULT_RUNBOOK_SETTINGS,
+  type RunbookInput,
+  type RunbookSettings,
+  TRIGGER_KINDS,
+} from '../../shared/runbook/types.ts';
 import {
   DEFAULT_REMEDIATION,
   DEFAULT_THRESHOLDS,
@@ -128,6 +134,13 @@ const requestSchema = object({
 });
 
 export interface RunbookDeps {
+  /**
+   * The deployed fleet. The execution's input names the target; its thresholds and policy come from
+   * here (the input's policy can only narrow them), whoever started the execution.
+   */
+  catalog: TargetCatalog;
+  /** The configured clock and links; when set, the execution input's settings are not used. */
+  settings?: RunbookSettings;
   /** Starts the execution that continues a long incident. */
   sfn: Pick<SFNClient, 'send'>;
   rds: Pick<RDSClient, 'send'>;
@@ -149,8 +162,8 @@ export async function handleRunbook(event: unknown, deps: RunbookDeps): Promise<
   if ((event as { action?: unknown } | null)?.action === 'failed') return failedLeniently(event, deps);
   const request = parse(requestSchema, event, 'runbook task', ValidationError);
   const state = request.state as unknown as WorkflowState;
-  const target = toTargetFromPayload(request.state.target);
-  const input: RunbookInput = { ...state, target };
+  const target = boundTarget(deps.catalog, toTargetFromPayload(request.state.target));
+  const input: RunbookInput = { ...state, target, settings: deps.settings ?? state.settings };
   const now = deps.clock.now();
   const { action } = request;
   if (action !== 'open' && action !== 'failed' && !state.incident) {
@@ -215,6 +228,23 @@ export async function handleRunbook(event: unknown, deps: RunbookDeps): Promise<
     case 'failed':
       return failed(ctx, record, state.error ?? {});
   }
+}
+
+/**
+ * The target as configured (or, for a discovered one, as `fleet.defaults` has it), with the input's
+ * policy allowed only to narrow the configured one.
+ */
+function boundTarget(catalog: TargetCatalog, requested: Target): Target {
+  const { target } = bindTarget(
+    catalog,
+    {
+      targetId: requested.id,
+      connection: requested.connection,
+      ...(requested.rds ? { rds: requested.rds } : {}),
+    },
+    'runbook task',
+  );
+  return { ...target, remediation: narrowPolicy(target.remediation, requested.remediation) };
 }
 
 interface Context {

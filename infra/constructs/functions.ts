@@ -87,7 +87,12 @@ export class Functions extends Construct {
       // Six invocations a minute per database: an own trace for each would cost more than the probes
       // (npm run bench, section 6). Traced when the caller is (the runbook's executions).
       tracing: lambda.Tracing.PASS_THROUGH,
-      environment: { PGWARDEN_CONNECT_TIMEOUT: '3s', PGWARDEN_STATEMENT_TIMEOUT: '2s' },
+      // The fleet, so a payload only names a target: what it is comes from the configuration.
+      environment: {
+        ...props.fleetEnvironment,
+        PGWARDEN_CONNECT_TIMEOUT: '3s',
+        PGWARDEN_STATEMENT_TIMEOUT: '2s',
+      },
     });
     this.remediate = new PgWardenFunction(this, 'Remediate', {
       ...common,
@@ -95,7 +100,11 @@ export class Functions extends Construct {
       description: 'terminates runaway sessions under guardrails',
       timeout: Duration.seconds(30),
       network: props.network,
-      environment: { PGWARDEN_CONNECT_TIMEOUT: '3s', PGWARDEN_STATEMENT_TIMEOUT: '5s' },
+      environment: {
+        ...props.fleetEnvironment,
+        PGWARDEN_CONNECT_TIMEOUT: '3s',
+        PGWARDEN_STATEMENT_TIMEOUT: '5s',
+      },
     });
     for (const fn of [this.probe, this.remediate]) this.grantDatabaseLogin(fn, access);
 
@@ -182,7 +191,11 @@ export class Functions extends Construct {
       description: 'runbook tasks: evidence, decisions, pages and notifications',
       timeout: Duration.seconds(60),
       // It composes the messages for these topics; the state machine publishes them (see the definition).
+      // The fleet and the incident clock as configured: an execution's input names the target, the
+      // configuration says what it is and how long before on-call is paged.
       environment: {
+        ...props.fleetEnvironment,
+        ...props.runbookEnvironment,
         PGWARDEN_PAGES_TOPIC_ARN: props.pages.topicArn,
         PGWARDEN_NOTIFICATIONS_TOPIC_ARN: props.notifications.topicArn,
         PGWARDEN_NAMESPACE: NAMESPACE,

@@ -12,6 +12,7 @@ import { handleProbe } from '../../functions/probe/probe.ts';
 import { handleRemediate } from '../../functions/remediate/remediate.ts';
 import type { IncidentRecord } from '../../functions/runbook/incident.ts';
 import { sweepRequest } from '../../functions/sweep/sweep.ts';
+import type { TargetCatalog } from '../binding.ts';
 import { type Clock, systemClock } from '../clock.ts';
 import { type ConnectionSpec, describeConnection } from '../connection.ts';
 import { describeError } from '../errors.ts';
@@ -133,6 +134,8 @@ export class LocalSystem {
   readonly rds: LocalRds;
   readonly sfn: LocalStepFunctions;
   readonly target: Target;
+  /** What the local functions know of the deployment: this one target. */
+  readonly catalog: TargetCatalog;
   readonly metricsFile: string;
   readonly outbox: string;
   readonly live: LiveStatus;
@@ -166,6 +169,7 @@ export class LocalSystem {
     this.server = init.server;
     this.secrets = init.secrets;
     this.target = init.target;
+    this.catalog = { targets: [init.target], defaults: {} };
     this.metricsFile = join(init.settings.home, 'metrics.jsonl');
     this.outbox = join(init.settings.home, 'outbox');
     this.metrics = new TeeSink(new MetricsFileSink(this.metricsFile), this.memory);
@@ -196,6 +200,7 @@ export class LocalSystem {
     this.sfn = createLocalWorkflow({
       clock: this.clock,
       logger: init.settings.logger,
+      catalog: this.catalog,
       secrets: init.secrets,
       sns: this.sns,
       rds: this.rds,
@@ -325,7 +330,7 @@ export class LocalSystem {
                   connection: target.connection,
                   longQueryThresholdSeconds: target.thresholds.longQuerySeconds,
                 },
-                { connectTimeoutMs: 3_000, statementTimeoutMs: 2_000 },
+                { connectTimeoutMs: 3_000, statementTimeoutMs: 2_000, catalog: this.catalog },
                 { logger: this.settings.logger, secrets: this.secretsClient(), clock: this.clock },
               )) as ProbeResult,
             openIncident: (target, trigger) => this.open(target, trigger),
@@ -393,7 +398,7 @@ export class LocalSystem {
       try {
         const result = (await handleRemediate(
           sweepRequest(this.target),
-          { connectTimeoutMs: 3_000, statementTimeoutMs: 5_000 },
+          { connectTimeoutMs: 3_000, statementTimeoutMs: 5_000, catalog: this.catalog },
           { logger: this.settings.logger, secrets: this.secretsClient(), clock: this.clock },
         )) as RemediationResult;
         const terminated = result.dryRun

@@ -8,6 +8,7 @@ import { PublishCommand, type PublishCommandInput, type SNSClient } from '@aws-s
 import { handleProbe } from '../../functions/probe/probe.ts';
 import { handleRemediate } from '../../functions/remediate/remediate.ts';
 import { handleRunbook, type RunbookDeps } from '../../functions/runbook/runbook.ts';
+import type { TargetCatalog } from '../binding.ts';
 import type { Clock } from '../clock.ts';
 import { incidentIdOf } from '../incidents.ts';
 import type { Logger } from '../logger.ts';
@@ -62,6 +63,8 @@ export interface LocalWorkflowOptions {
   definition?: Record<string, unknown>;
   clock: Clock & { set?(epochMs: number): void };
   logger: Logger;
+  /** The targets the functions know, as a deployment's environment gives them. */
+  catalog: TargetCatalog;
   /** Secrets Manager (the local one holds the embedded server's password). */
   secrets: { send(command: unknown): Promise<unknown> };
   /** What the state machine's `sns:publish` states publish to. */
@@ -89,11 +92,13 @@ export function createLocalWorkflow(options: LocalWorkflowOptions): LocalStepFun
   // The local services answer the same commands as the SDK clients they stand in for.
   const secrets = options.secrets as Parameters<typeof handleProbe>[2]['secrets'];
 
-  const probe = (payload: unknown) => handleProbe(payload, probeConfig, { logger, secrets, clock });
+  const { catalog } = options;
+  const probe = (payload: unknown) =>
+    handleProbe(payload, { ...probeConfig, catalog }, { logger, secrets, clock });
   const remediate = (payload: unknown) =>
     handleRemediate(
       payload,
-      { connectTimeoutMs: probeConfig.connectTimeoutMs, statementTimeoutMs: 5_000 },
+      { connectTimeoutMs: probeConfig.connectTimeoutMs, statementTimeoutMs: 5_000, catalog },
       { logger, secrets, clock },
     );
   const runbook = async (payload: unknown) => {
@@ -105,6 +110,7 @@ export function createLocalWorkflow(options: LocalWorkflowOptions): LocalStepFun
       ...(event.node ? { node: event.node } : {}),
     });
     return handleRunbook(payload, {
+      catalog,
       // The runbook continues a long incident in a new execution of this very state machine.
       sfn: { send: (command: unknown) => machine.send(command) } as RunbookDeps['sfn'],
       rds: options.rds,

@@ -53,6 +53,12 @@ export interface RemediateRequest {
   dryRun?: boolean;
   /** Pool pressure the caller saw (e.g. the monitor got 53300); the remediator also measures it. */
   pressure?: PressureState;
+  /**
+   * The caller's pressure counts only while the remediator itself measures at least this utilization
+   * (the functions pass the target's alert threshold): it keeps the escalated policy on while a pool
+   * drains, and cannot switch it on for a pool that is fine. @default 0 (the caller is believed)
+   */
+  claimedPressureFloorPct?: number;
   /** Put the first 200 characters of each statement in the audit. @default false */
   includeQueryText?: boolean;
   /** The runbook execution this run belongs to. */
@@ -314,7 +320,18 @@ export async function remediate(
     const usable = Math.max(1, listing.max_connections - reserved);
     const utilizationPct = Math.round((listing.client_backends / usable) * 1_000) / 10;
     const reasons: string[] = [];
-    if (request.pressure?.active) reasons.push(request.pressure.reason ?? 'reported by the caller');
+    const floor = request.claimedPressureFloorPct ?? 0;
+    if (request.pressure?.active) {
+      const claim = request.pressure.reason ?? 'reported by the caller';
+      if (utilizationPct >= floor) reasons.push(claim);
+      else
+        logger.warn('pool pressure reported by the caller not seen; normal policy applies', {
+          targetId: request.targetId,
+          claim,
+          utilizationPct,
+          floorPct: floor,
+        });
+    }
     if (utilizationPct >= policy.pressure.utilizationPct) {
       const own = `utilization ${pct(utilizationPct)} ≥ ${pct(policy.pressure.utilizationPct)}`;
       // The caller (the runbook) may report the very same measurement; say it once.

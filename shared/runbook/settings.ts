@@ -83,17 +83,26 @@ export function runbookClockIssues(
   return issues;
 }
 
+/**
+ * The runbook's clock and links as configured: what the functions that open incidents put in the
+ * execution input, and what the runbook function itself goes by (an execution's input is written by
+ * whoever may start one).
+ */
+export const runbookSettingsEnvironment = {
+  PGWARDEN_ESCALATE_AFTER: clockSchema('escalateAfter'),
+  PGWARDEN_RECHECK_EVERY: clockSchema('recheckEvery'),
+  PGWARDEN_MAX_DURATION: clockSchema('maxDuration'),
+  PGWARDEN_DASHBOARD_URL: optional(string({ pattern: /^https:\/\//, patternHint: 'an https:// URL' })),
+  PGWARDEN_CONSOLE_URL: optional(string({ pattern: /^https:\/\//, patternHint: 'an https:// URL' })),
+} satisfies Record<string, Schema<unknown>>;
+
 /** Environment shape shared by every function that opens incidents. */
 export const runbookEnvironment = {
   PGWARDEN_STATE_MACHINE_ARN: string({
     pattern: /^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:stateMachine:[A-Za-z0-9_-]+$|^arn:aws:states:local:/,
     patternHint: 'the runbook state machine ARN',
   }),
-  PGWARDEN_ESCALATE_AFTER: clockSchema('escalateAfter'),
-  PGWARDEN_RECHECK_EVERY: clockSchema('recheckEvery'),
-  PGWARDEN_MAX_DURATION: clockSchema('maxDuration'),
-  PGWARDEN_DASHBOARD_URL: optional(string({ pattern: /^https:\/\//, patternHint: 'an https:// URL' })),
-  PGWARDEN_CONSOLE_URL: optional(string({ pattern: /^https:\/\//, patternHint: 'an https:// URL' })),
+  ...runbookSettingsEnvironment,
 } satisfies Record<string, Schema<unknown>>;
 
 const ENVIRONMENT_PATHS: Record<ClockSetting, string> = {

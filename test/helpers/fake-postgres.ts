@@ -58,6 +58,8 @@ export interface FakePostgres {
   readonly bytesSent: number;
   /** Passwords clients sent in PasswordMessages, in order. */
   readonly passwords: readonly string[];
+  /** Startup messages received over TLS and in plaintext. */
+  readonly startups: { readonly tls: number; readonly plaintext: number };
   close(): Promise<void>;
 }
 
@@ -116,6 +118,7 @@ export async function welcome(connection: FakeConnection): Promise<void> {
 export async function startFakePostgres(options: FakePostgresOptions): Promise<FakePostgres> {
   const sockets = new Set<Socket>();
   const passwords: string[] = [];
+  const startups = { tls: 0, plaintext: 0 };
   let connections = 0;
   let bytesSent = 0;
   const server: Server = createServer((raw) => {
@@ -148,6 +151,7 @@ export async function startFakePostgres(options: FakePostgresOptions): Promise<F
         }
         continue;
       }
+      startups[tls ? 'tls' : 'plaintext'] += 1;
       const parts = rest.subarray(4).toString('utf8').split('\0');
       startup = {};
       for (let i = 0; i + 1 < parts.length && parts[i]; i += 2)
@@ -216,6 +220,7 @@ export async function startFakePostgres(options: FakePostgresOptions): Promise<F
       return bytesSent;
     },
     passwords,
+    startups,
     close: () =>
       new Promise<void>((resolve) => {
         for (const socket of sockets) socket.destroy();

@@ -1,4 +1,5 @@
 import type { Context } from 'aws-lambda';
+import { vi } from 'vitest';
 
 /** A Lambda context as the runtime passes it, with a deadline. */
 export function lambdaContext(functionName: string, remainingMs = 30_000): Context {
@@ -37,4 +38,28 @@ export function captureOutput(): { text(): string; restore(): void } {
       process.stderr.write = err;
     },
   };
+}
+
+/** A Lambda handler as the runtime calls it. */
+export type LambdaHandler = (event: unknown, context: unknown) => Promise<unknown>;
+
+const HANDLERS = {
+  probe: () => import('../../functions/probe/handler.ts'),
+  remediate: () => import('../../functions/remediate/handler.ts'),
+  runbook: () => import('../../functions/runbook/handler.ts'),
+  monitor: () => import('../../functions/monitor/handler.ts'),
+  sweep: () => import('../../functions/sweep/handler.ts'),
+} as const;
+
+/**
+ * A function's handler, cold-started with this environment (a handler reads its environment, the
+ * deployed fleet included, once at module load): the modules are loaded afresh each time.
+ */
+export async function coldStart(
+  name: keyof typeof HANDLERS,
+  env: Record<string, string>,
+): Promise<LambdaHandler> {
+  vi.resetModules();
+  for (const [key, value] of Object.entries(env)) vi.stubEnv(key, value);
+  return ((await HANDLERS[name]()) as unknown as { handler: LambdaHandler }).handler;
 }

@@ -17,3 +17,41 @@ export function testTarget(id: string, overrides: Partial<Target> = {}): Target 
     ...overrides,
   };
 }
+
+/** A target as the function events describe one, for `fleetEnvironmentFor`. */
+export interface EventTarget {
+  id: string;
+  connection: {
+    host: string;
+    port: number;
+    database: string;
+    user?: string;
+    auth: { kind: string; secretId?: string; region?: string };
+    tls: { mode: string };
+  };
+  rds?: { instanceId?: string; clusterId?: string; region?: string };
+  /** Extra settings in the configuration's own form (durations as text). */
+  remediation?: Record<string, unknown>;
+}
+
+/**
+ * The fleet environment (PGWARDEN_TARGETS) a deployment of these targets gives its functions: the
+ * configuration's form, which the functions look targets up in.
+ */
+export function fleetEnvironmentFor(targets: readonly EventTarget[]): Record<string, string> {
+  return {
+    PGWARDEN_TARGETS: JSON.stringify(
+      targets.map(({ id, connection: c, rds, remediation }) => ({
+        id,
+        host: c.host,
+        port: c.port,
+        database: c.database,
+        ...(c.user ? { user: c.user } : {}),
+        auth: c.auth.kind === 'iam' ? { iam: true, region: c.auth.region } : { secretArn: c.auth.secretId },
+        tls: c.tls.mode,
+        ...(rds ? { rds } : {}),
+        ...(remediation ? { remediation } : {}),
+      })),
+    ),
+  };
+}

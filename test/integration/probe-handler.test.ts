@@ -6,6 +6,11 @@ import { startTestServer, type TestServer } from '../helpers/postgres.ts';
 
 const secretsMock = mockClient(SecretsManagerClient);
 const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:pgwarden/monitor-AbCdEf';
+const SECRETS = {
+  'local-db': SECRET_ARN,
+  'local-db-wrong': `${SECRET_ARN}-wrong`,
+  'local-db-throttled': `${SECRET_ARN}-throttled`,
+};
 
 describe('probe function handler', () => {
   let server: TestServer;
@@ -14,6 +19,18 @@ describe('probe function handler', () => {
   beforeAll(async () => {
     server = await startTestServer();
     process.env.PGWARDEN_CONNECT_TIMEOUT = '2s';
+    // The deployed fleet. Each test probes a target of its own: resolved credentials are cached per
+    // secret for five minutes.
+    process.env.PGWARDEN_TARGETS = JSON.stringify(
+      Object.entries(SECRETS).map(([id, secretArn]) => ({
+        id,
+        host: '127.0.0.1',
+        port: server.port,
+        database: 'postgres',
+        auth: { secretArn },
+        tls: 'disable',
+      })),
+    );
     ({ handler } = (await import('../../functions/probe/handler.ts')) as unknown as {
       handler: typeof handler;
     });
@@ -25,14 +42,13 @@ describe('probe function handler', () => {
     secretsMock.reset();
   });
 
-  // Each test names its own secret: resolved credentials are cached per secret for five minutes.
-  const event = (overrides: Record<string, unknown> = {}, secretId = SECRET_ARN) => ({
-    targetId: 'local-db',
+  const event = (overrides: Record<string, unknown> = {}, targetId: keyof typeof SECRETS = 'local-db') => ({
+    targetId,
     connection: {
       host: '127.0.0.1',
       port: server.port,
       database: 'postgres',
-      auth: { kind: 'secret', secretId },
+      auth: { kind: 'secret', secretId: SECRETS[targetId] },
       tls: { mode: 'disable' },
     },
     ...overrides,
@@ -58,7 +74,7 @@ describe('probe function handler', () => {
     secretsMock
       .on(GetSecretValueCommand)
       .resolves({ SecretString: JSON.stringify({ username: 'postgres', password: 'nope-nope' }) });
-    const result = (await handler(event({}, `${SECRET_ARN}-wrong`), lambdaContext('probe'))) as {
+    const result = (await handler(event({}, 'local-db-wrong'), lambdaContext('probe'))) as {
       ok: boolean;
       failure: { category: string };
     };
@@ -70,7 +86,7 @@ describe('probe function handler', () => {
     secretsMock
       .on(GetSecretValueCommand)
       .rejects(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' }));
-    const result = (await handler(event({}, `${SECRET_ARN}-throttled`), lambdaContext('probe'))) as {
+    const result = (await handler(event({}, 'local-db-throttled'), lambdaContext('probe'))) as {
       ok: boolean;
       failure: { category: string; retryable: boolean; message: string };
     };

@@ -1,11 +1,12 @@
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type FaultHandle, type FaultTarget, openIdleSessions } from '../../shared/local/faults.ts';
+import { buildLockChain, type FaultHandle, type FaultTarget } from '../../shared/local/faults.ts';
 import type { RemediationResult } from '../../shared/remediation/remediate.ts';
 import { DEFAULT_REMEDIATION } from '../../shared/target.ts';
 import { captureOutput, lambdaContext } from '../helpers/lambda.ts';
 import { startTestServer, type TestServer } from '../helpers/postgres.ts';
+import { fleetEnvironmentFor } from '../helpers/targets.ts';
 
 const secretsMock = mockClient(SecretsManagerClient);
 const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:pgwarden/remediate-AbCdEf';
@@ -19,6 +20,13 @@ function emfLines(text: string): Array<Record<string, unknown> & { _aws: { Cloud
 }
 
 describe('remediate function handler', () => {
+  const connection = (secretId: string) => ({
+    host: '127.0.0.1',
+    port: server.port,
+    database: 'postgres',
+    auth: { kind: 'secret', secretId },
+    tls: { mode: 'disable' },
+  });
   let server: TestServer;
   let app: FaultTarget;
   const faults: FaultHandle[] = [];
@@ -32,6 +40,19 @@ describe('remediate function handler', () => {
       credentials: { user: 'app_user', password: 'app-pw-123' },
     };
     process.env.PGWARDEN_CONNECT_TIMEOUT = '2s';
+    // The deployed fleet, one target per test: resolved credentials are cached per secret for five
+    // minutes. Lock-chain blockers may go after a second; idle sessions only after the configuration's
+    // minimum of a minute, too slow for a test.
+    Object.assign(
+      process.env,
+      fleetEnvironmentFor(
+        ['emf', 'wrong', 'bad', 'empty', 'plain'].map((name) => ({
+          id: `local-db-${name}`,
+          connection: connection(`${SECRET_ARN}-${name}`),
+          remediation: { blockerIdleAfter: '1s' },
+        })),
+      ),
+    );
     ({ handler } = (await import('../../functions/remediate/handler.ts')) as unknown as {
       handler: typeof handler;
     });
@@ -44,18 +65,10 @@ describe('remediate function handler', () => {
     secretsMock.reset();
   });
 
-  // Each test names its own secret: resolved credentials are cached per secret for five minutes.
-  const event = (secretId: string, overrides: Record<string, unknown> = {}) => ({
-    targetId: 'local-db',
-    connection: {
-      host: '127.0.0.1',
-      port: server.port,
-      database: 'postgres',
-      auth: { kind: 'secret', secretId },
-      tls: { mode: 'disable' },
-    },
-    policy: { ...DEFAULT_REMEDIATION, idleAfterSeconds: 1 },
-    actions: ['idle'],
+  const event = (name: string, overrides: Record<string, unknown> = {}) => ({
+    targetId: `local-db-${name}`,
+    connection: connection(`${SECRET_ARN}-${name}`),
+    actions: ['blockers'],
     ...overrides,
   });
 
@@ -70,23 +83,22 @@ describe('remediate function handler', () => {
   }
 
   it('writes one EMF line counting only signalled sessions: 0 in a dry run, then the terminations', async () => {
-    const secretId = `${SECRET_ARN}-emf`;
     secretsMock
-      .on(GetSecretValueCommand, { SecretId: secretId })
+      .on(GetSecretValueCommand, { SecretId: `${SECRET_ARN}-emf` })
       .resolves({ SecretString: JSON.stringify({ username: 'postgres', password: server.password }) });
-    const idle = await openIdleSessions(app, 2, 'orders-api');
-    faults.push(idle);
+    const chain = await buildLockChain(app, 2, 'handler_chain');
+    faults.push(chain);
     await new Promise((resolve) => setTimeout(resolve, 1_200));
 
-    const dry = await invoke(event(secretId, { dryRun: true }));
-    expect(dry.result.terminated.map((r) => r.outcome)).toEqual(['would_terminate', 'would_terminate']);
+    const dry = await invoke(event('emf', { dryRun: true }));
+    expect(dry.result.terminated.map((r) => r.outcome)).toEqual(['would_terminate']);
     const [dryLine, ...dryExtra] = emfLines(dry.output);
     expect(dryExtra).toEqual([]);
-    expect(dryLine).toMatchObject({ Target: 'local-db', SessionsTerminated: 0 });
+    expect(dryLine).toMatchObject({ Target: 'local-db-emf', SessionsTerminated: 0 });
 
-    const real = await invoke(event(secretId));
+    const real = await invoke(event('emf'));
     expect(real.result.ok).toBe(true);
-    expect(real.result.terminated.map((r) => r.pid).sort()).toEqual([...idle.pids].sort());
+    expect(real.result.terminated.map((r) => r.pid)).toEqual([chain.blockerPid]);
     const [line, ...extra] = emfLines(real.output);
     expect(extra).toEqual([]);
     expect(line).toMatchObject({
@@ -100,32 +112,31 @@ describe('remediate function handler', () => {
           },
         ],
       },
-      Target: 'local-db',
-      SessionsTerminated: 2,
+      Target: 'local-db-emf',
+      SessionsTerminated: 1,
     });
     expect(real.output).toContain('remediation action');
     expect(real.output).not.toContain(server.password);
   });
 
   it('returns a classified failure and still writes the metric when the database refuses the secret', async () => {
-    const secretId = `${SECRET_ARN}-wrong`;
     secretsMock
       .on(GetSecretValueCommand)
       .resolves({ SecretString: JSON.stringify({ username: 'postgres', password: 'nope-nope' }) });
 
-    const { result, output } = await invoke(event(secretId));
+    const { result, output } = await invoke(event('wrong'));
 
     expect(result.ok).toBe(false);
     if (!result.ok) expect(result.failure.category).toBe('auth_failed');
-    expect(emfLines(output)).toMatchObject([{ Target: 'local-db', SessionsTerminated: 0 }]);
+    expect(emfLines(output)).toMatchObject([{ Target: 'local-db-wrong', SessionsTerminated: 0 }]);
   });
 
   it('rejects a malformed event with a named ValidationError that lists every bad field and has no stack', async () => {
     const error = await handler(
       {
-        ...event(`${SECRET_ARN}-bad`),
+        ...event('bad'),
         targetId: 'Bad Id!',
-        connection: { ...event(SECRET_ARN).connection, port: 'x' },
+        connection: { ...event('bad').connection, port: 'x' },
         policy: { ...DEFAULT_REMEDIATION, maxPerRun: 0 },
         actions: ['idle', 'nuke'],
         dryRun: 'yes',
@@ -143,10 +154,7 @@ describe('remediate function handler', () => {
   });
 
   it('rejects an empty action list', async () => {
-    const error = await handler(
-      event(`${SECRET_ARN}-empty`, { actions: [] }),
-      lambdaContext('remediate'),
-    ).then(
+    const error = await handler(event('empty', { actions: [] }), lambdaContext('remediate')).then(
       () => undefined,
       (e: Error) => e,
     );
@@ -156,8 +164,8 @@ describe('remediate function handler', () => {
 
   it('refuses a literal password in the event, so no secret travels in payloads', async () => {
     const error = await handler(
-      event(SECRET_ARN, {
-        connection: { ...event(SECRET_ARN).connection, auth: { kind: 'password', password: 'x' } },
+      event('plain', {
+        connection: { ...event('plain').connection, auth: { kind: 'password', password: 'x' } },
       }),
       lambdaContext('remediate'),
     ).then(

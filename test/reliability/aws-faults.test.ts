@@ -39,6 +39,7 @@ import { DEFAULT_REMEDIATION, DEFAULT_THRESHOLDS, type Target } from '../../shar
 import { captureOutput, lambdaContext } from '../helpers/lambda.ts';
 import { fakeLeaseTable, LEASE_TABLE } from '../helpers/lease-table.ts';
 import { countingListener } from '../helpers/listener.ts';
+import { fleetEnvironmentFor } from '../helpers/targets.ts';
 import { recordUnhandled } from '../helpers/unhandled.ts';
 import { failure, target as fixtureTarget, snapshot } from '../unit/runbook/fixtures.ts';
 
@@ -163,7 +164,10 @@ describe.each(FAULTS)('Secrets Manager %s', (_, fault) => {
         auth: { kind: 'secret', secretId: `${SECRET}-${Math.random().toString(36).slice(2)}` },
         tls: { mode: 'disable' },
       };
-      const env = { PGWARDEN_CONNECT_TIMEOUT: '1s' };
+      const env = {
+        PGWARDEN_CONNECT_TIMEOUT: '1s',
+        ...fleetEnvironmentFor([{ id: 'orders', connection }]),
+      };
       const probe = await invoke(await loadHandler('probe', env), { targetId: 'orders', connection });
       const remediate = await invoke(await loadHandler('remediate', env), {
         targetId: 'orders',
@@ -517,10 +521,21 @@ describe('rds-events function when AWS APIs fail', () => {
 });
 
 describe('runbook function when AWS APIs fail', () => {
-  const environment = { PGWARDEN_PAGES_TOPIC_ARN: PAGES, PGWARDEN_NOTIFICATIONS_TOPIC_ARN: NOTIFICATIONS };
   const target = fixtureTarget({
     remediation: { ...DEFAULT_REMEDIATION, allowStartInstance: true },
   });
+  const environment = {
+    PGWARDEN_PAGES_TOPIC_ARN: PAGES,
+    PGWARDEN_NOTIFICATIONS_TOPIC_ARN: NOTIFICATIONS,
+    ...fleetEnvironmentFor([
+      {
+        id: target.id,
+        connection: target.connection,
+        ...(target.rds ? { rds: target.rds } : {}),
+        remediation: { allowStartInstance: true },
+      },
+    ]),
+  };
   const state = (extra: Record<string, unknown> = {}) => ({
     incidentId: 'pgw-orders-20261126-1',
     requestId: 'r-1',
@@ -739,6 +754,7 @@ describe('incident workflow when its own AWS calls fail', () => {
     const sfn = createLocalWorkflow({
       clock,
       logger: silentLogger,
+      catalog: { targets: [target], defaults: {} },
       secrets,
       sns: sns as never,
       rds: rds as never,

@@ -207,8 +207,8 @@ describe('function events, fuzzed', async () => {
     auth: { kind: 'none' },
     tls: { mode: 'disable' },
   });
+  // A connection is optional (a configured target is looked up by id), but complete when present.
   const connectionRequired: Path[] = [
-    ['connection'],
     ['connection', 'host'],
     ['connection', 'port'],
     ['connection', 'database'],
@@ -238,8 +238,11 @@ describe('function events, fuzzed', async () => {
     [['targetId'], ['Orders DB', '', '-x', 'a'.repeat(41)]],
   ];
 
+  // No target is configured: even a valid event is refused before anything connects.
+  const catalog = { targets: [], defaults: {} };
+
   describe('probe event', () => {
-    const config = { connectTimeoutMs: 500, statementTimeoutMs: 500 };
+    const config = { connectTimeoutMs: 500, statementTimeoutMs: 500, catalog };
     const run = (event: unknown) =>
       failure(() => handleProbe(event, config, { logger: silentLogger, secrets }));
     const shape: Shape = {
@@ -278,7 +281,7 @@ describe('function events, fuzzed', async () => {
   });
 
   describe('remediate event', () => {
-    const config = { connectTimeoutMs: 500, statementTimeoutMs: 500 };
+    const config = { connectTimeoutMs: 500, statementTimeoutMs: 500, catalog };
     const run = (event: unknown) =>
       failure(() => handleRemediate(event, config, { logger: silentLogger, secrets }));
     const shape: Shape = {
@@ -300,9 +303,8 @@ describe('function events, fuzzed', async () => {
       required: [
         ['targetId'],
         ...connectionRequired,
-        ['policy'],
         ...Object.keys(DEFAULT_REMEDIATION)
-          .filter((k) => k !== 'cancelQueriesAfterSeconds')
+          .filter((k) => k !== 'cancelQueriesAfterSeconds' && k !== 'includeQueryText')
           .map((k) => ['policy', k]),
         ['policy', 'pressure', 'utilizationPct'],
         ['policy', 'pressure', 'idleAfterSeconds'],
@@ -353,6 +355,7 @@ describe('function events, fuzzed', async () => {
 
   describe('runbook task', () => {
     const deps = (): RunbookDeps => ({
+      catalog: { targets: [target], defaults: {} },
       sfn: { send: async () => wire.trip('Step Functions') },
       rds: { send: async () => wire.trip('RDS') },
       cloudwatch: { send: async () => wire.trip('CloudWatch') },

@@ -78,6 +78,7 @@ describe('exactly one incident per outage', () => {
     sfn = createLocalWorkflow({
       clock,
       logger: silentLogger,
+      catalog: { targets: [target], defaults: {} },
       secrets,
       sns,
       rds,

@@ -12,7 +12,7 @@ import { type Logger, silentLogger } from '../../shared/logger.ts';
 import type { ProbeResult } from '../../shared/probe/probe.ts';
 import { type RemediationResult, remediate } from '../../shared/remediation/remediate.ts';
 import { DEFAULT_REMEDIATION, type Target } from '../../shared/target.ts';
-import { captureOutput, lambdaContext } from '../helpers/lambda.ts';
+import { captureOutput, coldStart, lambdaContext } from '../helpers/lambda.ts';
 import {
   createMonitorRole,
   startTestServer,
@@ -21,6 +21,7 @@ import {
   waitFor,
 } from '../helpers/postgres.ts';
 import { type PgProxy, startPgProxy } from '../helpers/proxy.ts';
+import { fleetEnvironmentFor } from '../helpers/targets.ts';
 import { recordUnhandled } from '../helpers/unhandled.ts';
 
 /** The probe and remediate functions' configured timeouts in this file. */
@@ -54,17 +55,9 @@ const unhandled = recordUnhandled();
 
 let server: TestServer;
 let monitor: { user: string; password: string };
-let probeHandler: Handler;
-let remediateHandler: Handler;
-
 beforeAll(async () => {
   vi.stubEnv('PGWARDEN_CONNECT_TIMEOUT', `${CONNECT_TIMEOUT_MS}ms`);
   vi.stubEnv('PGWARDEN_STATEMENT_TIMEOUT', `${STATEMENT_TIMEOUT_MS}ms`);
-  probeHandler = ((await import('../../functions/probe/handler.ts')) as unknown as { handler: Handler })
-    .handler;
-  remediateHandler = (
-    (await import('../../functions/remediate/handler.ts')) as unknown as { handler: Handler }
-  ).handler;
   secretsMock.on(GetSecretValueCommand).callsFake(async (input: { SecretId?: string }) => {
     const value = secrets.get(input.SecretId ?? '');
     if (value === undefined)
@@ -120,17 +113,21 @@ function probeEvent(
   };
 }
 
+/**
+ * A handler deployed for this one target: handlers read the fleet from their environment once, at
+ * cold start, and a payload only names the target.
+ */
+function deployedFor(name: 'probe' | 'remediate', event: ReturnType<typeof probeEvent>): Promise<Handler> {
+  return coldStart(name, fleetEnvironmentFor([{ id: event.targetId, connection: event.connection }]));
+}
+
 async function invokeProbe(
   overrides: Parameters<typeof probeEvent>[0] = {},
   credentials?: { user: string; password: string },
 ): Promise<Timed<ProbeResult>> {
-  return timed(
-    async () =>
-      (await probeHandler(
-        probeEvent(overrides, credentials),
-        lambdaContext('pgwarden-probe', 15_000),
-      )) as ProbeResult,
-  );
+  const event = probeEvent(overrides, credentials);
+  const handler = await deployedFor('probe', event);
+  return timed(async () => (await handler(event, lambdaContext('pgwarden-probe', 15_000))) as ProbeResult);
 }
 
 function expectFailure(result: ProbeResult, category: string, phase?: 'connect' | 'query') {
@@ -428,6 +425,7 @@ describe('faults in the middle of work', () => {
         policy: DEFAULT_REMEDIATION,
         actions: ['idle', 'idle_in_transaction'],
       };
+      const remediateHandler = await deployedFor('remediate', event);
       const output = captureOutput();
       let timing: Timed<RemediationResult>;
       let summaries: Awaited<ReturnType<typeof sweepAll>>;

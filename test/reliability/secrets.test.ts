@@ -23,10 +23,10 @@ import { LocalStepFunctions } from '../../shared/local/step-functions.ts';
 import { createConsoleLogger, silentLogger } from '../../shared/logger.ts';
 import { probe } from '../../shared/probe/probe.ts';
 import { redact } from '../../shared/redact.ts';
-import { DEFAULT_REMEDIATION } from '../../shared/target.ts';
-import { captureOutput, lambdaContext } from '../helpers/lambda.ts';
+import { captureOutput, coldStart, lambdaContext } from '../helpers/lambda.ts';
 import { fakeLeaseTable, LEASE_TABLE } from '../helpers/lease-table.ts';
 import { createMonitorRole, startTestServer, type TestServer } from '../helpers/postgres.ts';
+import { fleetEnvironmentFor } from '../helpers/targets.ts';
 import { runIncident } from '../workflow/harness.ts';
 
 /** Values distinctive enough that finding one anywhere is a leak. */
@@ -83,8 +83,6 @@ fakeLeaseTable();
 
 describe('no password, secret or token leaves pgwarden', () => {
   let server: TestServer;
-  let probeHandler: Handler;
-  let remediateHandler: Handler;
   let secretCount = 0;
   /** A fresh secret id per use: resolved credentials are cached per secret. */
   const secretWith = (password: string) => {
@@ -109,11 +107,6 @@ describe('no password, secret or token leaves pgwarden', () => {
     await server.admin(`CREATE ROLE iam_user LOGIN PASSWORD '${TOKEN}'`);
     await server.admin('GRANT pg_monitor TO iam_user');
     vi.stubEnv('PGWARDEN_CONNECT_TIMEOUT', '1s');
-    probeHandler = ((await import('../../functions/probe/handler.ts')) as unknown as { handler: Handler })
-      .handler;
-    remediateHandler = (
-      (await import('../../functions/remediate/handler.ts')) as unknown as { handler: Handler }
-    ).handler;
   });
   afterAll(async () => {
     vi.unstubAllEnvs();
@@ -122,19 +115,16 @@ describe('no password, secret or token leaves pgwarden', () => {
   });
 
   it('keeps the password out of the probe function’s output, result and errors, healthy or not', async () => {
-    const healthy = await observed(() =>
-      probeHandler(
-        { targetId: 'leak', connection: connection(secretWith(PASSWORD)) },
-        lambdaContext('probe'),
-      ),
+    const probeHandler = await coldStart(
+      'probe',
+      fleetEnvironmentFor([
+        { id: 'leak', connection: connection(secretWith(PASSWORD)) },
+        { id: 'leak-wrong', connection: connection(secretWith(WRONG_PASSWORD)) },
+      ]),
     );
+    const healthy = await observed(() => probeHandler({ targetId: 'leak' }, lambdaContext('probe')));
     expect(healthy.value).toMatchObject({ ok: true });
-    const wrong = await observed(() =>
-      probeHandler(
-        { targetId: 'leak', connection: connection(secretWith(WRONG_PASSWORD)) },
-        lambdaContext('probe'),
-      ),
-    );
+    const wrong = await observed(() => probeHandler({ targetId: 'leak-wrong' }, lambdaContext('probe')));
     expect(wrong.value).toMatchObject({ ok: false, failure: { category: 'auth_failed' } });
     const malformed = await observed(() =>
       probeHandler(
@@ -151,24 +141,38 @@ describe('no password, secret or token leaves pgwarden', () => {
   });
 
   it('keeps the password out of the remediate function’s audit, logs and failures, even in query text', async () => {
-    // An idle session whose last statement holds the monitor's password, read back with query text on.
+    // A lock-chain blocker whose last statement holds the monitor's password, read back with query
+    // text on (the configuration allows it for this target).
     await server.admin(`CREATE ROLE leaky LOGIN PASSWORD 'leaky-pw-12'`);
-    const admin: DbSession = await openSession(
-      server.spec({ user: 'leaky', password: 'leaky-pw-12' }),
-      { user: 'leaky', password: 'leaky-pw-12' },
-      { connectTimeoutMs: 2_000, statementTimeoutMs: 0, applicationName: 'leak:app', logger: silentLogger },
-    );
+    const leaky = { user: 'leaky', password: 'leaky-pw-12' };
+    const open = (name: string) =>
+      openSession(server.spec(leaky), leaky, {
+        connectTimeoutMs: 2_000,
+        statementTimeoutMs: 0,
+        lockTimeoutMs: 0,
+        applicationName: name,
+        logger: silentLogger,
+      });
+    const admin: DbSession = await open('leak:app');
+    const waiter: DbSession = await open('leak:waiter');
+    await admin.query('begin', 'BEGIN');
+    await admin.query('lock', 'SELECT pg_advisory_xact_lock(4242)');
     await admin.query('careless', `SELECT length('${PASSWORD}') AS n`);
+    waiter.query('wait', 'SELECT pg_advisory_xact_lock(4242)').catch(() => undefined);
     await new Promise((resolve) => setTimeout(resolve, 1_100));
-    const event = (port = server.port) => ({
-      targetId: 'leak',
-      connection: connection(secretWith(PASSWORD), port),
-      policy: { ...DEFAULT_REMEDIATION, idleAfterSeconds: 1, protectUsers: [] },
-      actions: ['idle'],
-      includeQueryText: true,
-    });
+    const remediateHandler = await coldStart(
+      'remediate',
+      fleetEnvironmentFor([
+        {
+          id: 'leak',
+          connection: connection(secretWith(PASSWORD)),
+          remediation: { blockerIdleAfter: '1s', includeQueryText: true },
+        },
+      ]),
+    );
+    const event = { targetId: 'leak', actions: ['blockers'], includeQueryText: true };
     try {
-      const run = await observed(() => remediateHandler(event(), lambdaContext('remediate')));
+      const run = await observed(() => remediateHandler(event, lambdaContext('remediate')));
       expect(run.value).toMatchObject({ ok: true });
       const audit = run.value as { terminated: Array<{ application: string; query: string }> };
       const terminated = audit.terminated.find((t) => t.application === 'leak:app');
@@ -176,10 +180,11 @@ describe('no password, secret or token leaves pgwarden', () => {
       expectNoSecret(everything(run.value, run.error, run.output));
     } finally {
       await admin.close();
+      await waiter.close();
     }
     await server.stop();
     try {
-      const down = await observed(() => remediateHandler(event(), lambdaContext('remediate')));
+      const down = await observed(() => remediateHandler(event, lambdaContext('remediate')));
       expect(down.value).toMatchObject({ ok: false, failure: { category: 'unreachable' } });
       expectNoSecret(everything(down.value, down.error, down.output));
     } finally {
@@ -212,6 +217,12 @@ describe('no password, secret or token leaves pgwarden', () => {
 
   it('keeps the password out of a monitor run that opens an incident, and out of what it starts', async () => {
     const secretId = secretWith(PASSWORD);
+    const probeHandler = await coldStart(
+      'probe',
+      fleetEnvironmentFor([
+        { id: 'leak', connection: { ...connection(secretId), user: 'pgwarden_monitor' } },
+      ]),
+    );
     lambdaMock.on(InvokeCommand).callsFake(async (input: { Payload?: Uint8Array }) => {
       const event = JSON.parse(new TextDecoder().decode(input.Payload));
       const result = await probeHandler(event, lambdaContext('pgwarden-probe'));

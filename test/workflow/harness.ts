@@ -115,6 +115,7 @@ export async function runIncident(scenario: Scenario): Promise<Outcome> {
     definition: scenario.definition ?? deployedDefinition(),
     clock,
     logger: silentLogger,
+    catalog: { targets: [target], defaults: {} },
     secrets,
     sns,
     rds: scenario.rdsClient ?? rds,

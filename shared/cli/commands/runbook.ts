@@ -84,6 +84,7 @@ export async function runRunbook(argv: string[], io: Io, clock: Clock = systemCl
   const sfn = createLocalWorkflow({
     clock,
     logger,
+    catalog: { targets: [target], defaults: {} },
     secrets,
     sns,
     rds: new LocalRds(clock),

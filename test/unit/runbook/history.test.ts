@@ -105,6 +105,7 @@ describe('runbook clock and the hand-over', () => {
   const deps = (clock: ManualClock): RunbookDeps => {
     const refuse = { send: async () => Promise.reject(new Error('no AWS call expected')) };
     return {
+      catalog: { targets: [target()], defaults: {} },
       sfn: refuse,
       rds: refuse,
       cloudwatch: refuse,
@@ -180,6 +181,7 @@ describe('runbook hand-over to a new execution', () => {
   const deps = (sfn: RunbookDeps['sfn'], at = '2026-11-26T11:00:00Z'): RunbookDeps => {
     const refuse = { send: async () => Promise.reject(new Error('no AWS call expected')) };
     return {
+      catalog: { targets: [target()], defaults: {} },
       sfn,
       rds: refuse,
       cloudwatch: refuse,

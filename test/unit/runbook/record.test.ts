@@ -7,6 +7,7 @@ import { target } from './fixtures.ts';
 
 const refuse = { send: async () => Promise.reject(new Error('no AWS call expected')) };
 const deps = (clock: ManualClock): RunbookDeps => ({
+  catalog: { targets: [target()], defaults: {} },
   sfn: refuse,
   rds: refuse,
   cloudwatch: refuse,
