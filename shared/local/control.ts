@@ -2,11 +2,12 @@
  * A control socket for a running local system, so `pgwarden drill` from another terminal injects its
  * fault into the database that `npm start` watches, and follows the incident it causes.
  */
-import { rm } from 'node:fs/promises';
+import { chmod, rm } from 'node:fs/promises';
 import { createConnection, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
-import { describeError } from '../errors.ts';
-import { DRILLS, type Drill } from './drills.ts';
+import { describeError, ValidationError } from '../errors.ts';
+import { number, object, oneOf, optional, parse } from '../validate.ts';
+import { DRILL_LIMITS, DRILLS, type Drill } from './drills.ts';
 import type { DrillReport, LocalSystem, SystemEvent } from './system.ts';
 
 export function controlPath(home: string): string {
@@ -18,6 +19,18 @@ export interface DrillRequest {
   forMs?: number;
   timeoutMs?: number;
 }
+
+/** What a request line may hold: one drill, its clocks bounded as on the command line. */
+const drillRequestSchema = object({
+  drill: oneOf(DRILLS),
+  forMs: optional(number({ min: DRILL_LIMITS.minMs, max: DRILL_LIMITS.maxForMs, integer: true })),
+  timeoutMs: optional(number({ min: DRILL_LIMITS.minMs, max: DRILL_LIMITS.maxTimeoutMs, integer: true })),
+});
+
+/** A request is one short JSON line; anything longer is not pgwarden talking. */
+export const MAX_REQUEST_BYTES = 4_096;
+/** Replies carry a drill's report with its pages: generous, but bounded on the reading side too. */
+const MAX_REPLY_BYTES = 4 * 1024 * 1024;
 
 export type ControlMessage =
   | { type: 'event'; event: SystemEvent }
@@ -32,31 +45,51 @@ const FOLLOWED: ReadonlySet<SystemEvent['type']> = new Set([
   'incident-ended',
 ]);
 
+/**
+ * Serves drill requests on `home`/control.sock (mode 0600, in the 0700 home folder): one request line
+ * per connection, at most MAX_REQUEST_BYTES, validated like the command line's flags.
+ */
 export async function serveControl(system: LocalSystem, home: string): Promise<Server> {
   const path = controlPath(home);
   await rm(path, { force: true });
   const server = createServer((socket) => {
     socket.on('error', () => undefined);
+    const send = (message: ControlMessage) => {
+      if (!socket.destroyed) socket.write(`${JSON.stringify(message)}\n`);
+    };
+    const refuse = (message: string) => {
+      send({ type: 'error', message });
+      socket.end();
+    };
     let buffer = '';
-    socket.on('data', async (chunk) => {
-      buffer += chunk;
+    const onData = (chunk: Buffer) => {
+      buffer += chunk.toString('utf8');
       const newline = buffer.indexOf('\n');
-      if (newline < 0) return;
-      const line = buffer.slice(0, newline);
-      buffer = '';
-      const send = (message: ControlMessage) => {
-        if (!socket.destroyed) socket.write(`${JSON.stringify(message)}\n`);
-      };
-      let request: DrillRequest;
-      try {
-        request = JSON.parse(line) as DrillRequest;
-        if (!(DRILLS as readonly string[]).includes(request.drill))
-          throw new Error(`unknown drill "${String(request.drill)}"`);
-      } catch (error) {
-        send({ type: 'error', message: describeError(error) });
-        socket.end();
+      if (newline < 0) {
+        if (Buffer.byteLength(buffer) > MAX_REQUEST_BYTES) {
+          socket.off('data', onData);
+          refuse(`a request is one JSON line of at most ${MAX_REQUEST_BYTES} bytes`);
+        }
         return;
       }
+      // One request per connection: whatever follows the first line is not read.
+      socket.off('data', onData);
+      const line = buffer.slice(0, newline);
+      buffer = '';
+      if (Buffer.byteLength(line) > MAX_REQUEST_BYTES) {
+        refuse(`a request is one JSON line of at most ${MAX_REQUEST_BYTES} bytes`);
+        return;
+      }
+      let request: DrillRequest;
+      try {
+        request = parse(drillRequestSchema, JSON.parse(line), 'drill request', ValidationError);
+      } catch (error) {
+        refuse(error instanceof SyntaxError ? 'the request is not JSON' : describeError(error));
+        return;
+      }
+      void run(request);
+    };
+    const run = async (request: DrillRequest) => {
       const unsubscribe = system.on((event) => {
         if (FOLLOWED.has(event.type)) send({ type: 'event', event });
       });
@@ -72,12 +105,15 @@ export async function serveControl(system: LocalSystem, home: string): Promise<S
         unsubscribe();
         socket.end();
       }
-    });
+    };
+    socket.on('data', onData);
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(path, () => resolve());
   });
+  // The socket takes the umask's mode; only its owner may talk to it (the folder is 0700 as well).
+  await chmod(path, 0o600);
   return server;
 }
 
@@ -103,12 +139,23 @@ export function requestDrill(
       buffer += chunk;
       let newline = buffer.indexOf('\n');
       while (newline >= 0) {
-        const message = JSON.parse(buffer.slice(0, newline)) as ControlMessage;
+        let message: ControlMessage;
+        try {
+          message = JSON.parse(buffer.slice(0, newline)) as ControlMessage;
+        } catch {
+          failure = 'the local system sent something that is not a JSON line';
+          socket.destroy();
+          return;
+        }
         buffer = buffer.slice(newline + 1);
         if (message.type === 'report') report = message.report;
         else if (message.type === 'error') failure = message.message;
         else onMessage(message);
         newline = buffer.indexOf('\n');
+      }
+      if (Buffer.byteLength(buffer) > MAX_REPLY_BYTES) {
+        failure = `the local system sent a line longer than ${MAX_REPLY_BYTES} bytes`;
+        socket.destroy();
       }
     });
     socket.on('error', (error: NodeJS.ErrnoException) => {

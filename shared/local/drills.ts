@@ -38,6 +38,13 @@ export const DRILL_SUMMARY: Record<Drill, string> = {
 /** Drills that need the embedded server (they stop it, signal its processes or change roles). */
 export const NEEDS_EMBEDDED: ReadonlySet<Drill> = new Set(['crash', 'stop', 'bad-password']);
 
+/**
+ * Bounds on a drill's clocks, wherever they come from (a flag, the control socket): a fault is held
+ * at most an hour, and a drill follows its incident at most four hours (the runbook's own default
+ * maximum).
+ */
+export const DRILL_LIMITS = { minMs: 1_000, maxForMs: 60 * 60_000, maxTimeoutMs: 4 * 60 * 60_000 } as const;
+
 /** How long a drill lasts when not told, for faults that do not go away by themselves. */
 export const DEFAULT_DRILL_DURATION_MS: Partial<Record<Drill, number>> = {
   stop: 20_000,

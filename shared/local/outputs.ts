@@ -3,10 +3,10 @@
  * the same shape the monitor sends to CloudWatch) and every page and notification as a file in an
  * outbox folder (the email text, and the JSON document machine subscribers get).
  */
-import { appendFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { chunk, MAX_DATUMS_PER_CALL, type MetricSink, NAMESPACE, type Sample, toDatums } from '../metrics.ts';
 import type { PublishedMessage } from './aws.ts';
+import { appendPrivateFile, preparePrivateDir, writeNewPrivateFile } from './home.ts';
 
 /** Buffers samples and appends them to a file as PutMetricData inputs. */
 export class MetricsFileSink implements MetricSink {
@@ -29,7 +29,7 @@ export class MetricsFileSink implements MetricSink {
       const lines = batches
         .map((MetricData) => JSON.stringify({ Namespace: NAMESPACE, MetricData }))
         .join('\n');
-      await appendFile(this.file, `${lines}\n`);
+      await appendPrivateFile(this.file, `${lines}\n`);
     }
     return { sent: datums.length, calls: batches.length, failed: 0 };
   }
@@ -54,18 +54,18 @@ let sequence = 0;
 
 /** Writes a published message to the outbox: `<time>-<topic>-<kind>.txt` and `.json`. */
 export async function writeOutbox(dir: string, message: PublishedMessage): Promise<string> {
-  await mkdir(dir, { recursive: true });
+  await preparePrivateDir(dir);
   sequence += 1;
   const stamp = new Date(message.at).toISOString().replace(/[:.]/g, '-');
   const base = join(
     dir,
     `${stamp}-${String(sequence).padStart(3, '0')}-${message.topic}-${message.attributes['pgwarden.kind'] ?? 'message'}`,
   );
-  await writeFile(
+  await writeNewPrivateFile(
     `${base}.txt`,
     `Subject: ${message.subject}\nTopic: ${message.topic}\n\n${message.message}\n`,
   );
-  await writeFile(
+  await writeNewPrivateFile(
     `${base}.json`,
     `${JSON.stringify({ topic: message.topic, subject: message.subject, attributes: message.attributes, document: message.document }, null, 2)}\n`,
   );

@@ -4,7 +4,7 @@
  * pages going to the terminal and an outbox and metrics to a file. Drills inject real faults into the
  * database and the running system detects, remediates or escalates.
  */
-import { mkdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DEFAULT_MONITOR_SETTINGS, type MonitorState, runMonitor } from '../../functions/monitor/monitor.ts';
 import type { Status } from '../../functions/monitor/tracker.ts';
@@ -32,6 +32,7 @@ import {
 import { LocalCloudWatch, LocalRds, LocalSecretsManager, LocalSns, type PublishedMessage } from './aws.ts';
 import {
   DEFAULT_DRILL_DURATION_MS,
+  DRILL_LIMITS,
   type Drill,
   type InjectedFault,
   inject,
@@ -39,6 +40,7 @@ import {
 } from './drills.ts';
 import { type EmbeddedServer, startEmbeddedPostgres } from './embedded.ts';
 import type { FaultTarget } from './faults.ts';
+import { preparePrivateDir } from './home.ts';
 import { MetricsFileSink, TeeSink, writeOutbox } from './outputs.ts';
 import type { LocalExecution, LocalStepFunctions } from './step-functions.ts';
 import { createLocalWorkflow, currentPart, LOCAL_STATE_MACHINE, waitForIncident } from './workflow.ts';
@@ -120,6 +122,15 @@ const TARGET_ID = 'local';
 
 function secret(): string {
   return `local-${Math.random().toString(36).slice(2, 12)}${Math.random().toString(36).slice(2, 12)}`;
+}
+
+/** A drill clock must be a whole number of milliseconds within DRILL_LIMITS, whoever sent it. */
+function checkClock(name: string, ms: number | undefined, maxMs: number): void {
+  if (ms === undefined) return;
+  if (!Number.isInteger(ms) || ms < DRILL_LIMITS.minMs || ms > maxMs)
+    throw new Error(
+      `${name} must be a whole number of milliseconds between ${DRILL_LIMITS.minMs} and ${maxMs} (got ${String(ms)})`,
+    );
 }
 
 /** The outcome of an incident, as the CLI reports it: a page makes it escalated. */
@@ -216,7 +227,8 @@ export class LocalSystem {
 
   /** Starts the database (unless given one), the monitor, the sweep and the runbook. */
   static async start(settings: LocalSettings, listener?: (event: SystemEvent) => void): Promise<LocalSystem> {
-    await mkdir(settings.home, { recursive: true });
+    await preparePrivateDir(settings.home);
+    await preparePrivateDir(join(settings.home, 'outbox'));
     await rm(join(settings.home, 'metrics.jsonl'), { force: true });
     const secrets = new LocalSecretsManager();
     // A name of its own per system: resolved credentials are cached per secret name, process-wide.
@@ -439,6 +451,7 @@ export class LocalSystem {
 
   /** Injects a fault; it is released after `forMs`, or by the caller, or when the system stops. */
   async inject(drill: Drill, forMs?: number): Promise<InjectedFault> {
+    checkClock('forMs', forMs, DRILL_LIMITS.maxForMs);
     if (NEEDS_EMBEDDED.has(drill) && !this.server) {
       throw new Error(
         `the ${drill} drill needs the embedded server (it is not available with DATABASE_URL); try idle-flood, idle-in-transaction, lock-chain or long-query`,
@@ -474,6 +487,7 @@ export class LocalSystem {
    * (or `timeoutMs`), release, report.
    */
   async drill(drill: Drill, options: { forMs?: number; timeoutMs?: number } = {}): Promise<DrillReport> {
+    checkClock('timeoutMs', options.timeoutMs, DRILL_LIMITS.maxTimeoutMs);
     const timeoutMs = options.timeoutMs ?? 5 * 60_000;
     const deadline = this.clock.now() + timeoutMs;
     const known = new Set(this.sfn.executions.keys());

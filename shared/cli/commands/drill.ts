@@ -1,5 +1,6 @@
 import { requestDrill } from '../../local/control.ts';
-import { DRILL_SUMMARY, DRILLS } from '../../local/drills.ts';
+import { DRILL_LIMITS, DRILL_SUMMARY, DRILLS } from '../../local/drills.ts';
+import { preparePrivateDir } from '../../local/home.ts';
 import { type DrillReport, LocalSystem } from '../../local/system.ts';
 import { createConsoleLogger } from '../../logger.ts';
 import { type CommandSpec, FlagReader, parseCommandArgs } from '../args.ts';
@@ -84,15 +85,23 @@ export async function runDrill(argv: string[], io: Io): Promise<ExitCode> {
   }
   const logger = createConsoleLogger({ level: logLevel(io.env), write: (line) => io.err(`${line}\n`) });
   const settings = readLocalSettings(reader, io.env, logger);
-  const forMs = reader.string('for') !== undefined ? reader.duration('for', 0, { minMs: 1_000 }) : undefined;
-  const timeoutMs = reader.duration('timeout', 5 * 60_000, { minMs: 1_000 });
+  const forMs =
+    reader.string('for') !== undefined
+      ? reader.duration('for', 0, { minMs: DRILL_LIMITS.minMs, maxMs: DRILL_LIMITS.maxForMs })
+      : undefined;
+  const timeoutMs = reader.duration('timeout', 5 * 60_000, {
+    minMs: DRILL_LIMITS.minMs,
+    maxMs: DRILL_LIMITS.maxTimeoutMs,
+  });
   const json = reader.boolean('json');
   reader.done();
   if (!drill) return EXIT.usage;
   const style = io.isTty && !json ? colours : plain;
   const request = { drill, ...(forMs !== undefined ? { forMs } : {}), timeoutMs };
 
-  // A system already running here (npm start) takes the drill; otherwise run one just for it.
+  // A system already running here (npm start) takes the drill; otherwise run one just for it. Either
+  // way the folder must be this user's own: its socket is trusted with the report.
+  await preparePrivateDir(settings.home);
   let report = await requestDrill(settings.home, request, (message) => {
     if (json || message.type !== 'event') return;
     const line = describeEvent(message.event, style);

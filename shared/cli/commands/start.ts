@@ -1,7 +1,7 @@
 import type { Server } from 'node:net';
 import { UsageError } from '../../errors.ts';
 import { serveControl } from '../../local/control.ts';
-import { DRILLS, type Drill } from '../../local/drills.ts';
+import { DRILL_LIMITS, DRILLS, type Drill } from '../../local/drills.ts';
 import { type DrillReport, LocalSystem } from '../../local/system.ts';
 import { createConsoleLogger, type LogLevel } from '../../logger.ts';
 import { type CommandSpec, FlagReader, parseCommandArgs } from '../args.ts';
@@ -57,7 +57,9 @@ export async function runStart(argv: string[], io: Io): Promise<ExitCode> {
   const settings = readLocalSettings(reader, io.env, logger);
   const drill = readDrill(reader, reader.string('drill'), '--drill');
   const drillFor =
-    reader.string('drill-for') !== undefined ? reader.duration('drill-for', 0, { minMs: 1_000 }) : undefined;
+    reader.string('drill-for') !== undefined
+      ? reader.duration('drill-for', 0, { minMs: DRILL_LIMITS.minMs, maxMs: DRILL_LIMITS.maxForMs })
+      : undefined;
   const exitAfterDrill = reader.boolean('exit-after-drill');
   if (exitAfterDrill && !drill) {
     reader.issues.push({
