@@ -2,6 +2,7 @@
  * The one place database failures are classified. SQLSTATE first (it is stable across versions and
  * locales), then Node's errno, then node-postgres's own client-side messages.
  */
+import { printable } from './printable.ts';
 import { redact } from './redact.ts';
 
 /** Failure categories. The names are part of the JSON contract of the probe and the CLI. */
@@ -112,7 +113,10 @@ function isSqlstate(code: unknown): code is string {
 /** Maps any error thrown while connecting or querying to a `Failure`. Never throws. */
 export function classifyError(error: unknown, phase: Failure['phase']): Failure {
   const e = (error ?? {}) as ErrorLike;
-  const message = redact(typeof e.message === 'string' && e.message ? e.message : String(error));
+  // The server wrote it: one printable line, of a size a person reads.
+  const message = printable(redact(typeof e.message === 'string' && e.message ? e.message : String(error)), {
+    maxLength: 1_000,
+  });
   const code = typeof e.code === 'string' ? e.code : undefined;
 
   // pgwarden's own refusals: it would not send the credential as asked, or stopped reading a server

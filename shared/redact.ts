@@ -11,15 +11,19 @@ export function registerSecret(value: string | undefined): void {
   if (value && value.length >= 4) known.add(value);
 }
 
+/** `scheme://user:password@`, the password up to the first `@`, `/`, `?` or `#`. */
+const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*):([^@/?#\s]*)@/gi;
 /**
- * `user:password@host` wherever it appears: in a URL, in a malformed one (`postgres:/user:pw@`,
- * `postgresql:user:pw@`, `postgres//user:pw@`) or with no scheme at all. The user part starts a token
- * (after whitespace, a quote, `=`, a bracket or a comma, optionally behind a scheme); the password runs
- * to the token's last `@`, so one with an unescaped `@` in it is masked whole. A password never starts
- * with `/`, which keeps `postgres://user@host` (no password) intact.
+ * Malformed URLs: one slash or no colon (`https:/user:pw@`, `postgres//user:pw@`), and PostgreSQL's
+ * with a bare colon (`postgresql:user:pw@`). The password runs to the token's last `@`.
  */
-const URL_CREDENTIALS =
-  /(^|[\s"'=(<,[{])((?:[a-z][a-z0-9+.-]*:?\/{0,3})?[^\s:/?#@"'<>]*):(?!\/)([^\s"'<>]*)@/gi;
+const MALFORMED_URL_CREDENTIALS =
+  /\b([a-z][a-z0-9+.-]*(?::\/|\/\/)[^\s:/?#@"'<>]*|postgres(?:ql)?:[^\s:/?#@"'<>]*):([^\s"'<>]*)@/gi;
+/**
+ * `user:password@host` with no scheme, starting a token. The password holds no `:`, `/` or brackets,
+ * which keeps log prefixes such as `UTC:10.0.1.4(5544):app@orders` (RDS's `%t:%r:%u@%d`) intact.
+ */
+const BARE_CREDENTIALS = /(^|[\s"'=(<,[{])([A-Za-z0-9_.%+-]+):([^\s:/()@"'<>[\]]+)@(?=[A-Za-z0-9[])/g;
 /**
  * `password=x`, `PGPASSWORD=x`, `password = 'x'` (SQL, libpq), the quotes kept. An unquoted value runs
  * to the next space or `&`, quotes inside it included.
@@ -36,7 +40,9 @@ const IAM_SIGNATURE = /(X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token)=[
  */
 export function redact(text: string): string {
   let out = text
-    .replace(URL_CREDENTIALS, `$1$2:${MASK}@`)
+    .replace(URL_CREDENTIALS, `$1:${MASK}@`)
+    .replace(MALFORMED_URL_CREDENTIALS, `$1:${MASK}@`)
+    .replace(BARE_CREDENTIALS, `$1$2:${MASK}@`)
     .replace(KEY_VALUE, `$1$2$3${MASK}$3`)
     .replace(JSON_KEY_VALUE, `$1${MASK}"`)
     .replace(IAM_SIGNATURE, `$1=${MASK}`);

@@ -6,6 +6,7 @@
 import type { PublishCommandInput } from '@aws-sdk/client-sns';
 import { describeConnection } from '../../shared/connection.ts';
 import { formatDuration } from '../../shared/duration.ts';
+import { printable, printableDeep } from '../../shared/printable.ts';
 import type { IntegrityResult } from '../../shared/probe/integrity.ts';
 import { redact, redactDeep } from '../../shared/redact.ts';
 import type { RunbookInput } from '../../shared/runbook/types.ts';
@@ -90,7 +91,11 @@ function evidenceBlock(evidence: Evidence | undefined): string[] {
   }
   if (evidence.events.length)
     lines.push('  Recent RDS events:', ...evidence.events.map((e) => `    ${e.at} ${e.message}`));
-  if (evidence.logLines.length) lines.push('  Log lines:', ...evidence.logLines.map((l) => `    ${l}`));
+  if (evidence.logLines.length)
+    lines.push(
+      '  Database log, quoted as written (user and database names in it are chosen by clients):',
+      ...evidence.logLines.map((l) => `    > ${l}`),
+    );
   if (evidence.gaps.length) lines.push('  Not available:', ...evidence.gaps.map((g) => `    ${g}`));
   return lines.length ? lines : ['  nothing found'];
 }
@@ -350,8 +355,12 @@ export function failedNotice(
  * sends it as it is (the `sns:publish` integration takes the same fields).
  */
 export function publishInput(topicArn: string, notice: Notice): PublishCommandInput {
-  const json = JSON.stringify({ subject: notice.subject, severity: notice.severity, ...notice.data });
-  const text = redact(notice.text);
+  // Messages quote what servers, databases, clients and payloads wrote: no escape sequence, forged
+  // line or reordering reaches a mail client, a chat or a terminal.
+  const json = JSON.stringify(
+    printableDeep({ subject: notice.subject, severity: notice.severity, ...notice.data }),
+  );
+  const text = printable(redact(notice.text), { multiline: true });
   return {
     TopicArn: topicArn,
     Subject: notice.subject,

@@ -19,6 +19,7 @@ import { formatDuration } from '../../shared/duration.ts';
 import { describeError, ValidationError } from '../../shared/errors.ts';
 import { continuationName } from '../../shared/incident-names.ts';
 import type { Logger } from '../../shared/logger.ts';
+import { printable } from '../../shared/printable.ts';
 import type { IntegrityResult } from '../../shared/probe/integrity.ts';
 import type { ProbeResult } from '../../shared/probe/probe.ts';
 import type { RemediationResult } from '../../shared/remediation/remediate.ts';
@@ -163,7 +164,13 @@ export async function handleRunbook(event: unknown, deps: RunbookDeps): Promise<
   const request = parse(requestSchema, event, 'runbook task', ValidationError);
   const state = request.state as unknown as WorkflowState;
   const target = boundTarget(deps.catalog, toTargetFromPayload(request.state.target));
-  const input: RunbookInput = { ...state, target, settings: deps.settings ?? state.settings };
+  const input: RunbookInput = {
+    ...state,
+    target,
+    // Whoever started the execution wrote the summary; it is quoted in notices and pages as one line.
+    trigger: { ...state.trigger, summary: printable(state.trigger.summary, { maxLength: 500 }) },
+    settings: deps.settings ?? state.settings,
+  };
   const now = deps.clock.now();
   const { action } = request;
   if (action !== 'open' && action !== 'failed' && !state.incident) {

@@ -3,6 +3,7 @@ import { explainCategory } from '../classify.ts';
 import { formatDuration } from '../duration.ts';
 import type { Assessment } from '../health.ts';
 import type { PublishedMessage } from '../local/aws.ts';
+import { printable } from '../printable.ts';
 import type { ProbeResult } from '../probe/probe.ts';
 
 export interface Style {
@@ -32,7 +33,7 @@ export function renderProbe(result: ProbeResult, assessment: Assessment, style: 
     : assessment.healthy
       ? style.ok('healthy')
       : style.warn(`${assessment.findings.length} finding(s)`);
-  lines.push(`${style.bold(result.target)}  ${verdict}`);
+  lines.push(`${style.bold(printable(result.target))}  ${verdict}`);
   lines.push(
     `  checked       ${result.checkedAt}  connect ${result.latencyMs.connect} ms${result.latencyMs.query !== null ? `, query ${result.latencyMs.query} ms` : ''}`,
   );
@@ -42,12 +43,12 @@ export function renderProbe(result: ProbeResult, assessment: Assessment, style: 
       `  failure       ${f.category}${f.sqlstate ? ` (SQLSTATE ${f.sqlstate})` : f.errno ? ` (${f.errno})` : ''}, ${f.retryable ? 'retryable' : 'not retryable'}`,
     );
     lines.push(`  meaning       ${explainCategory(f.category)}`);
-    lines.push(`  message       ${f.message}`);
+    lines.push(`  message       ${printable(f.message)}`);
     return `${lines.join('\n')}\n`;
   }
   const c = result.connections;
   lines.push(
-    `  server        PostgreSQL ${result.serverVersion}, started ${result.serverStartedAt}${result.inRecovery ? ', replica' : ''}${
+    `  server        PostgreSQL ${printable(result.serverVersion)}, started ${result.serverStartedAt}${result.inRecovery ? ', replica' : ''}${
       result.replicationLagSeconds !== null
         ? ` (replay lag ${secondsText(result.replicationLagSeconds)})`
         : ''
@@ -88,7 +89,7 @@ export function outcomeLabel(outcome: 'resolved' | 'escalated' | 'unresolved', s
 export function reportedMessages(published: readonly PublishedMessage[]) {
   return published.map((m) => ({
     topic: m.topic === 'pgwarden-pages' ? ('pages' as const) : ('notifications' as const),
-    subject: m.subject,
-    message: m.message,
+    subject: printable(m.subject),
+    message: printable(m.message, { multiline: true }),
   }));
 }

@@ -4,6 +4,7 @@
  * or, when the output is not a terminal, one line per event.
  */
 import type { LiveStatus, SystemEvent } from '../local/system.ts';
+import { printable } from '../printable.ts';
 import type { Style } from './format.ts';
 import type { Io } from './io.ts';
 
@@ -15,7 +16,10 @@ function statusCell(status: LiveStatus['status'], style: Style): string {
   return status === 'suspect' ? style.warn('suspect') : style.bad('UNHEALTHY');
 }
 
-/** One line for an event, or undefined for events only the table shows. */
+/**
+ * One line for an event, or undefined for events only the table shows. Whatever the database or a
+ * server wrote into it is shown printable.
+ */
 export function describeEvent(event: SystemEvent, style: Style): string | undefined {
   switch (event.type) {
     case 'ready':
@@ -28,7 +32,7 @@ export function describeEvent(event: SystemEvent, style: Style): string | undefi
       return style.dim(`  ${event.incidentId}: ${event.state}`);
     case 'published': {
       const kind = event.message.attributes['pgwarden.kind'] ?? 'message';
-      const line = `${event.message.topic === 'pgwarden-pages' ? 'PAGE' : 'notification'} (${kind}): ${event.message.subject}`;
+      const line = `${event.message.topic === 'pgwarden-pages' ? 'PAGE' : 'notification'} (${kind}): ${printable(event.message.subject)}`;
       return event.message.topic === 'pgwarden-pages' ? style.bad(line) : style.bold(line);
     }
     case 'incident-ended':
@@ -38,11 +42,11 @@ export function describeEvent(event: SystemEvent, style: Style): string | undefi
         ? event.terminated > 0
           ? `sweep terminated ${event.terminated} idle session(s)`
           : undefined
-        : style.warn(`sweep could not run: ${event.detail}`);
+        : style.warn(`sweep could not run: ${printable(event.detail ?? '')}`);
     case 'drill':
-      return style.warn(`drill ${event.drill} ${event.phase}: ${event.detail}`);
+      return style.warn(`drill ${event.drill} ${event.phase}: ${printable(event.detail)}`);
     case 'error':
-      return style.bad(`error: ${event.message}`);
+      return style.bad(`error: ${printable(event.message)}`);
   }
 }
 
@@ -50,7 +54,7 @@ export function healthLine(status: LiveStatus, style: Style): string {
   const r = status.last;
   if (!r) return `${status.targetId} ${statusCell(status.status, style)}`;
   if (!r.ok)
-    return `${status.targetId} ${statusCell(status.status, style)} ${r.failure.category}: ${r.failure.message}`;
+    return `${status.targetId} ${statusCell(status.status, style)} ${r.failure.category}: ${printable(r.failure.message)}`;
   const c = r.connections;
   return `${status.targetId} ${statusCell(status.status, style)} conn ${c.total}/${c.usable} (${c.utilizationPct}%) active ${c.active} idle ${c.idle} idle-in-tx ${c.idleInTransaction} waiting ${c.waiting}; connect ${r.latencyMs.connect}ms query ${r.latencyMs.query}ms`;
 }
@@ -151,7 +155,7 @@ export function createRenderer(
 }
 
 function indent(text: string): string {
-  return text
+  return printable(text, { multiline: true })
     .split('\n')
     .map((line) => `  | ${line}`)
     .join('\n');

@@ -103,8 +103,14 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions = {}): Prom
     ...options.settings,
   };
   const lines: string[] = [];
+  // The server's stderr arrives in chunks that may end mid-line: keep the tail until its newline, so
+  // a line is never split in two (the runbook tells the server's own lines apart by their shape).
+  let partial = '';
   const onLog = (message: unknown) => {
-    for (const line of String(message).split('\n')) {
+    const text = partial + String(message);
+    const parts = text.split('\n');
+    partial = parts.pop() ?? '';
+    for (const line of parts) {
       if (!line.trim()) continue;
       lines.push(line);
       if (lines.length > LOG_LINES) lines.shift();

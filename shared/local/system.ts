@@ -10,6 +10,7 @@ import { DEFAULT_MONITOR_SETTINGS, type MonitorState, runMonitor } from '../../f
 import type { Status } from '../../functions/monitor/tracker.ts';
 import { handleProbe } from '../../functions/probe/probe.ts';
 import { handleRemediate } from '../../functions/remediate/remediate.ts';
+import { RDS_LOG_LINE_PREFIX } from '../../functions/runbook/evidence.ts';
 import type { IncidentRecord } from '../../functions/runbook/incident.ts';
 import { sweepRequest } from '../../functions/sweep/sweep.ts';
 import type { TargetCatalog } from '../binding.ts';
@@ -247,7 +248,8 @@ export class LocalSystem {
     } else {
       server = await startEmbeddedPostgres({
         maxConnections: settings.maxConnections,
-        settings: { reserved_connections: 3 },
+        // RDS's log prefix, so the runbook reads the local log as it reads an RDS one.
+        settings: { reserved_connections: 3, log_line_prefix: RDS_LOG_LINE_PREFIX },
       });
       try {
         monitor = { user: MONITOR_ROLE, password: secret() };

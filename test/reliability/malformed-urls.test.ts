@@ -69,6 +69,10 @@ describe('passwords in malformed URLs', () => {
       'oncall@example.com',
       'at 2026-01-01T10:00:00Z',
       'https://eu-west-1.console.aws.amazon.com/states/home?region=eu-west-1#/executions',
+      // RDS log lines (%t:%r:%u@%d:[%p]:) look like user:password@host to a careless pattern.
+      '2026-11-26 10:05:07 UTC:10.0.1.4(5544):app@orders:[8830]:FATAL:  password authentication failed',
+      '2026-11-26 10:05:07 UTC::@:[390]:LOG:  server process (PID 8812) was terminated by signal 9',
+      '2026-11-26 10:05:07 UTC:[local]:app@orders:[8831]:LOG:  connection authorized',
     ];
     for (const text of plain) expect(redact(text)).toBe(text);
   });

@@ -3,6 +3,7 @@ import { DRILL_LIMITS, DRILL_SUMMARY, DRILLS } from '../../local/drills.ts';
 import { preparePrivateDir } from '../../local/home.ts';
 import { type DrillReport, LocalSystem } from '../../local/system.ts';
 import { createConsoleLogger } from '../../logger.ts';
+import { printable } from '../../printable.ts';
 import { type CommandSpec, FlagReader, parseCommandArgs } from '../args.ts';
 import { colours, outcomeLabel, plain, reportedMessages, type Style } from '../format.ts';
 import { EXIT, type ExitCode, type Io } from '../io.ts';
@@ -53,20 +54,20 @@ export function printDrillReport(io: Io, report: DrillReport, style: Style): voi
   const verdict = outcomeLabel(report.outcome, style);
   const lines = [
     '',
-    `drill ${report.drill}: ${report.detail}`,
+    `drill ${report.drill}: ${printable(report.detail)}`,
     `outcome: ${verdict}${report.incidentId ? ` (incident ${report.incidentId}, ${report.status})` : ' (no incident was opened)'}`,
   ];
   if (report.record) {
-    lines.push('found:', ...report.record.found.map((f) => `  - ${f}`));
+    lines.push('found:', ...report.record.found.map((f) => `  - ${printable(f)}`));
     lines.push(
       'done:',
       ...(report.record.actions.length
-        ? report.record.actions.map((a) => `  - ${a.summary}`)
+        ? report.record.actions.map((a) => `  - ${printable(a.summary)}`)
         : ['  - nothing']),
     );
   }
   lines.push(
-    `messages: ${report.published.map((m) => `${m.topic === 'pgwarden-pages' ? 'PAGE' : 'notification'} "${m.subject}"`).join('; ') || 'none'}`,
+    `messages: ${report.published.map((m) => `${m.topic === 'pgwarden-pages' ? 'PAGE' : 'notification'} "${printable(m.subject)}"`).join('; ') || 'none'}`,
   );
   io.out(`${lines.join('\n')}\n`);
 }

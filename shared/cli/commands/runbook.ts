@@ -9,6 +9,7 @@ import {
   LOCAL_STATE_MACHINE,
   waitForIncident,
 } from '../../local/workflow.ts';
+import { printable } from '../../printable.ts';
 import type { RunbookInput } from '../../runbook/types.ts';
 import { DEFAULT_REMEDIATION, DEFAULT_THRESHOLDS, type Target } from '../../target.ts';
 import { type CommandSpec, FlagReader, parseCommandArgs } from '../args.ts';
@@ -101,7 +102,7 @@ export async function runRunbook(argv: string[], io: Io, clock: Clock = systemCl
                 steps.push({ ...step, cycle: record.cycle });
                 if (!reader.boolean('json'))
                   io.out(
-                    `${step.at.slice(11, 19)} ${mark(step.result, style)} ${step.node}: ${step.detail}\n`,
+                    `${step.at.slice(11, 19)} ${mark(step.result, style)} ${step.node}: ${printable(step.detail)}\n`,
                   );
               }
             }
@@ -152,10 +153,10 @@ export async function runRunbook(argv: string[], io: Io, clock: Clock = systemCl
     const verdict = outcomeLabel(report.outcome, style);
     const lines = [
       '',
-      `incident ${incidentId}: ${verdict}${execution.status === 'FAILED' ? ` (the runbook failed: ${execution.error})` : ''}`,
+      `incident ${incidentId}: ${verdict}${execution.status === 'FAILED' ? ` (the runbook failed: ${printable(String(execution.error))})` : ''}`,
       'actions:',
       ...(report.actions.length
-        ? report.actions.map((a) => `  ${a.at.slice(11, 19)} ${a.summary}`)
+        ? report.actions.map((a) => `  ${a.at.slice(11, 19)} ${printable(a.summary)}`)
         : ['  none']),
       'messages:',
       ...report.pages.map((p) => `  [${p.topic}] ${p.subject}`),

@@ -1,3 +1,4 @@
+import { printable } from '../../printable.ts';
 import { remediate } from '../../remediation/remediate.ts';
 import { DEFAULT_REMEDIATION } from '../../target.ts';
 import { type CommandSpec, FlagReader, parseCommandArgs } from '../args.ts';
@@ -52,10 +53,11 @@ export async function runSweep(argv: string[], io: Io): Promise<ExitCode> {
     const lines = [
       result.ok
         ? `${result.dryRun ? 'DRY RUN: ' : ''}${verb} ${terminated.length} session(s), left ${Object.values(result.skipCounts).reduce((a, b) => a + b, 0)} alone (idle > ${policy.idleAfterSeconds}s, idle in transaction > ${policy.idleInTransactionAfterSeconds}s, at most ${policy.maxPerRun})`
-        : `could not sweep: ${result.failure.category}: ${result.failure.message}`,
+        : `could not sweep: ${result.failure.category}: ${printable(result.failure.message)}`,
+      // Role and application names are whatever their creators and clients chose.
       ...terminated.map(
         (t) =>
-          `  ${verb.padEnd(15)} pid ${t.pid}  ${t.user ?? '-'}  ${t.application || '-'}  ${t.state}  idle ${t.idleSeconds}s  (${t.reason})`,
+          `  ${verb.padEnd(15)} pid ${t.pid}  ${printable(t.user ?? '-')}  ${printable(t.application || '-')}  ${printable(t.state ?? '-')}  idle ${t.idleSeconds}s  (${t.reason})`,
       ),
       ...skipped.map((s) => `  ${'left alone'.padEnd(15)} pid ${s.pid}  (${s.reason})`),
     ];

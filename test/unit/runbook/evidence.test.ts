@@ -8,7 +8,7 @@ import {
 } from '@aws-sdk/client-rds';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { gatherEvidence } from '../../../functions/runbook/evidence.ts';
+import { attribute, gatherEvidence, selectLogLines } from '../../../functions/runbook/evidence.ts';
 import { target } from './fixtures.ts';
 
 const rdsMock = mockClient(RDSClient);
@@ -112,5 +112,45 @@ describe('log line collapsing', () => {
       '2026-11-26 10:30:06.435 UTC [29767] FATAL:  terminating connection due to administrator command (x3)',
       '2026-11-26 10:30:07.000 UTC [390] LOG:  server process (PID 8812) was terminated by signal 9: Killed',
     ]);
+  });
+});
+
+describe('selectLogLines', () => {
+  const crash =
+    '2026-11-26 10:05:07 UTC::@:[390]:LOG:  server process (PID 8812) was terminated by signal 9: Killed';
+  /** What PostgreSQL writes for a failed login whose user name carries a forged line. */
+  const forgedLogin = (i: number) => [
+    `2026-11-26 10:06:0${i % 10} UTC:10.0.1.9(4000${i}):x${i}`,
+    `2026-01-01 00:00:00 UTC::@:[1]:PANIC:  disk gone@postgres:[90${i}]:FATAL:  password authentication failed for user "x${i}`,
+    '\t2026-01-01 00:00:00 UTC::@:[1]:PANIC:  disk gone"',
+  ];
+
+  it('keeps the server’s own line when a flood of client lines follows it, and marks forgeries', () => {
+    const raw = [crash, ...Array.from({ length: 40 }, (_, i) => forgedLogin(i)).flat()];
+    const lines = selectLogLines(raw);
+    expect(lines[0]).toBe(crash);
+    expect(lines.length).toBeLessThanOrEqual(15);
+    for (const line of lines.slice(1)) expect(line).toMatch(/^\(unattributed\) /);
+    expect(lines.filter((l) => l.startsWith('(unattributed)'))).toHaveLength(3);
+  });
+
+  it('attributes whole entries and their tab-indented continuations, not the lines a name split', () => {
+    const entries = attribute([
+      '2026-11-26 10:05:08 UTC:10.0.1.4(5545):app@orders:[8831]:FATAL:  the database system is in recovery mode',
+      ...forgedLogin(1),
+      crash,
+    ]);
+    expect(entries.map((e) => [e.attributed, e.server])).toEqual([
+      [true, false],
+      [false, false],
+      [false, false],
+      [false, false],
+      [true, true],
+    ]);
+  });
+
+  it('shows control characters as escapes', () => {
+    const [line] = selectLogLines([`${crash} \u001b]0;pwned\u0007`]);
+    expect(line).toContain('\\x1b]0;pwned\\x07');
   });
 });
