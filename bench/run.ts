@@ -1,6 +1,7 @@
 /**
  * pgwarden benchmarks: probe cost against check_postgres, detection latency, time to remediate, Lambda
- * packages and cold starts, one monitor run over 100 targets, and the monthly cost per database.
+ * packages and cold starts, one monitor run over 100 targets, the monthly cost per database, and what
+ * a hostile server costs a probe.
  * Prints progress and a summary table, and writes bench/results.md. Not part of `npm test`.
  *
  *   npm run bench                                   # everything (about 10 minutes)
@@ -13,6 +14,7 @@ import { isAbsolute, join, relative } from 'node:path';
 import { bundles } from './bundles.ts';
 import { cost } from './cost.ts';
 import { detection } from './detection.ts';
+import { hostile } from './hostile.ts';
 import { probeCost } from './probe-cost.ts';
 import { remediation } from './remediation.ts';
 import { scale } from './scale.ts';
@@ -32,7 +34,7 @@ import {
 } from './support.ts';
 
 const USAGE =
-  'usage: npm run bench -- [--only probe,detection,remediation,bundles,scale,cost] [--quick] [--seed N] [--out FILE]\n';
+  'usage: npm run bench -- [--only probe,detection,remediation,bundles,scale,cost,hostile] [--quick] [--seed N] [--out FILE]\n';
 
 function option(name: string): string | undefined {
   const at = process.argv.indexOf(`--${name}`);
@@ -79,6 +81,7 @@ const RUNNERS: Record<SectionId, (options: BenchOptions, measured: Measured) => 
   bundles,
   scale,
   cost,
+  hostile,
 };
 
 const TITLES: Record<SectionId, string> = {
@@ -88,6 +91,7 @@ const TITLES: Record<SectionId, string> = {
   bundles: '4. Lambda packages and cold start',
   scale: '5. Scale: 100 targets in one monitor',
   cost: '6. Cost per monitored database',
+  hostile: '7. A hostile server',
 };
 
 function pad(text: string, width: number): string {
