@@ -11,15 +11,20 @@
 import { readFileSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
-import pg from 'pg';
+import type pg from 'pg';
+import Client from 'pg/lib/client.js';
+import TypeOverrides from 'pg/lib/type-overrides.js';
 import type { ConnectionSpec } from './connection.ts';
 import type { ResolvedCredentials } from './credentials.ts';
 import { AuthenticationRefusedError, ReadLimitError } from './errors.ts';
 import type { Logger } from './logger.ts';
 
 // Return timestamps as Date and 64-bit integers as numbers (counts, ages, sizes never approach 2^53).
-pg.types.setTypeParser(pg.types.builtins.INT8, (value: string) => Number(value));
-pg.types.setTypeParser(pg.types.builtins.NUMERIC, (value: string) => Number(value));
+const TYPES = new TypeOverrides();
+const INT8 = 20;
+const NUMERIC = 1700;
+TYPES.setTypeParser(INT8, 'text', (value: string) => Number(value));
+TYPES.setTypeParser(NUMERIC, 'text', (value: string) => Number(value));
 
 export interface SessionOptions {
   /** Abort the TCP/TLS/startup handshake after this long. */
@@ -137,7 +142,8 @@ export async function openSession(
       );
     return credentials.password;
   };
-  const client = new pg.Client({
+  const client = new Client({
+    types: TYPES,
     host: spec.host,
     port: spec.port,
     database: spec.database,
