@@ -10,7 +10,7 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { LocalStepFunctions } from '../../shared/local/step-functions.ts';
-import { lambdaContext } from '../helpers/lambda.ts';
+import { coldStart, lambdaContext } from '../helpers/lambda.ts';
 import { fakeLeaseTable, LEASE_TABLE } from '../helpers/lease-table.ts';
 import { startTestServer, type TestServer } from '../helpers/postgres.ts';
 
@@ -59,8 +59,8 @@ describe('monitor function handler', () => {
 
   beforeAll(async () => {
     server = await startTestServer();
-    probeHandler = ((await import('../../functions/probe/handler.ts')) as unknown as { handler: Handler })
-      .handler;
+    // The probe function, deployed with the same fleet as the monitor.
+    probeHandler = await coldStart('probe', { PGWARDEN_TARGETS: environment().PGWARDEN_TARGETS });
   });
   afterAll(async () => {
     for (const release of held) release();
