@@ -8,8 +8,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
-import { mockClient } from 'aws-sdk-client-mock';
+import type { PublishCommandInput } from '@aws-sdk/client-sns';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gatherEvidence } from '../../functions/runbook/evidence.ts';
 import type { IncidentRecord } from '../../functions/runbook/incident.ts';
@@ -160,58 +159,54 @@ describe('text from outside, shown to people', () => {
     });
   });
 
-  it('publishes pages and notices with escapes visible, whatever the execution input said', async () => {
-    const sns = mockClient(SNSClient);
-    sns.on(PublishCommand).resolves({ MessageId: 'm-1' });
+  it('composes pages and notices with escapes visible, whatever the execution input said', async () => {
+    const target = {
+      id: 'orders',
+      connection: {
+        host: 'orders.db',
+        port: 5432,
+        database: 'orders',
+        user: 'mon',
+        auth: { kind: 'iam' as const, region: 'eu-west-1' },
+        tls: { mode: 'verify-full' as const },
+      },
+      thresholds: DEFAULT_THRESHOLDS,
+      remediation: DEFAULT_REMEDIATION,
+    };
+    const runbook = await coldStart('runbook', {
+      AWS_REGION: 'eu-west-1',
+      PGWARDEN_PAGES_TOPIC_ARN: 'arn:aws:sns:eu-west-1:123456789012:pages',
+      PGWARDEN_NOTIFICATIONS_TOPIC_ARN: 'arn:aws:sns:eu-west-1:123456789012:notifications',
+      ...fleetEnvironmentFor([{ id: 'orders', connection: target.connection }]),
+    });
+    const output = captureOutput();
+    let record: IncidentRecord;
     try {
-      const target = {
-        id: 'orders',
-        connection: {
-          host: 'orders.db',
-          port: 5432,
-          database: 'orders',
-          user: 'mon',
-          auth: { kind: 'iam' as const, region: 'eu-west-1' },
-          tls: { mode: 'verify-full' as const },
-        },
-        thresholds: DEFAULT_THRESHOLDS,
-        remediation: DEFAULT_REMEDIATION,
-      };
-      const runbook = await coldStart('runbook', {
-        AWS_REGION: 'eu-west-1',
-        PGWARDEN_PAGES_TOPIC_ARN: 'arn:aws:sns:eu-west-1:123456789012:pages',
-        PGWARDEN_NOTIFICATIONS_TOPIC_ARN: 'arn:aws:sns:eu-west-1:123456789012:notifications',
-        ...fleetEnvironmentFor([{ id: 'orders', connection: target.connection }]),
-      });
-      const output = captureOutput();
-      let record: IncidentRecord;
-      try {
-        record = (await runbook(
-          {
-            action: 'open',
-            state: {
-              incidentId: 'pgw-orders-20261126-1',
-              requestId: 'r-1',
-              target,
-              trigger: { kind: 'manual', summary: HOSTILE, observedAt: new Date().toISOString() },
-              settings: { escalateAfterSeconds: 1_200, recheckSeconds: 60, maxDurationSeconds: 14_400 },
-            },
+      record = (await runbook(
+        {
+          action: 'open',
+          state: {
+            incidentId: 'pgw-orders-20261126-1',
+            requestId: 'r-1',
+            target,
+            trigger: { kind: 'manual', summary: HOSTILE, observedAt: new Date().toISOString() },
+            settings: { escalateAfterSeconds: 1_200, recheckSeconds: 60, maxDurationSeconds: 14_400 },
           },
-          lambdaContext('runbook'),
-        )) as IncidentRecord;
-      } finally {
-        output.restore();
-      }
-      expect(record.status).toBe('open');
-      const published = sns.commandCalls(PublishCommand).map((c) => c.args[0].input);
-      expect(published).toHaveLength(1);
-      const body = JSON.parse(published[0]?.Message ?? '{}') as Record<string, string>;
-      expectPrintable(published[0]?.Subject ?? '', 'subject');
-      expectPrintable(body.email ?? '', 'email body');
-      expect(body.email).toContain('boom');
-      for (const value of strings(JSON.parse(body.sqs ?? '{}'))) expectPrintable(value, 'JSON document');
+        },
+        lambdaContext('runbook'),
+      )) as IncidentRecord;
     } finally {
-      sns.restore();
+      output.restore();
     }
+    expect(record.status).toBe('open');
+    // What the state machine publishes, as the runbook composed it.
+    const composed = Object.values(record.outbox ?? {}) as PublishCommandInput[];
+    expect(composed).toHaveLength(1);
+    const message = composed[0] as PublishCommandInput;
+    const body = JSON.parse(message.Message ?? '{}') as Record<string, string>;
+    expectPrintable(message.Subject ?? '', 'subject');
+    expectPrintable(body.email ?? '', 'email body');
+    expect(body.email).toContain('boom');
+    for (const value of strings(JSON.parse(body.sqs ?? '{}'))) expectPrintable(value, 'JSON document');
   });
 });
