@@ -411,7 +411,20 @@ function resume(ctx: Context, record: IncidentRecord): IncidentRecord {
         fix: 'Continue an incident with its own record.',
       },
     ]);
-  const wakeAt = record.wakeAt ? Date.parse(record.wakeAt) : now;
+  // The record arrives with the execution's input, which whoever may start one writes: its clock may
+  // run no later than the configured one (a page may come sooner, never be put off).
+  const { settings } = input;
+  const openedAt = Math.min(Date.parse(record.openedAt) || now, now);
+  record.escalateAt = iso(
+    Math.min(Date.parse(record.escalateAt) || now, openedAt + settings.escalateAfterSeconds * 1_000),
+  );
+  record.endAt = iso(
+    Math.min(Date.parse(record.endAt) || now, openedAt + settings.maxDurationSeconds * 1_000),
+  );
+  const wakeAt = Math.min(
+    record.wakeAt ? Date.parse(record.wakeAt) || now : now,
+    now + settings.recheckSeconds * 1_000,
+  );
   record.waitSeconds = Math.max(1, Math.ceil((wakeAt - now) / 1_000));
   record.wakeAt = iso(now + record.waitSeconds * 1_000);
   record.decision = 'resume';

@@ -336,6 +336,38 @@ describe('payloads written by whoever may invoke the functions', () => {
       expect(escalateIn).toBeLessThanOrEqual(20 * 60_000 + 5_000);
     });
 
+    it('keeps the configured clock for an incident an input claims to continue', async () => {
+      const runbook = await coldStart('runbook', runbookEnv());
+      const now = Date.now();
+      const forged = {
+        incidentId: 'pgw-orders-20261126-1',
+        targetId: 'orders',
+        status: 'open',
+        openedAt: new Date(now - 60_000).toISOString(),
+        escalateAt: new Date(now + 30 * 86_400_000).toISOString(),
+        endAt: new Date(now + 60 * 86_400_000).toISOString(),
+        wakeAt: new Date(now + 7 * 86_400_000).toISOString(),
+        cycle: 3,
+        steps: [],
+        found: [],
+        actions: [],
+        timeline: [],
+        decision: 'wait',
+        pressure: { active: false },
+        waitSeconds: 0,
+        paged: false,
+        part: 2,
+      };
+      const run = await invoke<IncidentRecord>(runbook, {
+        action: 'open',
+        state: { ...state(), incident: forged },
+      });
+      expect(run.error).toBeUndefined();
+      expect(Date.parse(run.value?.escalateAt ?? '')).toBe(now - 60_000 + 20 * 60_000);
+      expect(Date.parse(run.value?.endAt ?? '')).toBeLessThanOrEqual(now - 60_000 + 4 * 3_600_000);
+      expect(run.value?.waitSeconds).toBeLessThanOrEqual(60);
+    });
+
     it('starts no instance the configuration did not opt in, whatever the input allows', async () => {
       snsMock.on(PublishCommand).resolves({ MessageId: 'm-1' });
       rdsMock.on(StartDBInstanceCommand).resolves({});
