@@ -110,9 +110,16 @@ export async function serveControl(system: LocalSystem, home: string): Promise<S
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(path, () => resolve());
+    // The socket file takes the umask's mode when it is bound, which listen() does before it returns:
+    // a umask of 0177 for that moment means it is never open to anyone but its owner.
+    const umask = process.umask(0o177);
+    try {
+      server.listen(path, () => resolve());
+    } finally {
+      process.umask(umask);
+    }
   });
-  // The socket takes the umask's mode; only its owner may talk to it (the folder is 0700 as well).
+  // Whatever the platform did with the umask, only the owner may talk to it (the folder is 0700 too).
   await chmod(path, 0o600);
   return server;
 }
