@@ -7,7 +7,13 @@
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { type FakeConnection, messages, startFakePostgres, welcome } from '../test/helpers/fake-postgres.ts';
+import {
+  type FakeConnection,
+  flood,
+  messages,
+  startFakePostgres,
+  welcome,
+} from '../test/helpers/fake-postgres.ts';
 import type { HostileOutput } from './hostile-worker.ts';
 import { type BenchOptions, mb, median, ms, progress, type SectionResult, table } from './support.ts';
 
@@ -15,10 +21,6 @@ const SECTION = 'hostile';
 const WORKER = fileURLToPath(new URL('./hostile-worker.ts', import.meta.url));
 /** A probe may grow this much over one the server refuses at once. */
 const BUDGET_MB = 32;
-
-async function flood(c: FakeConnection, type: string, body: Buffer): Promise<void> {
-  while (await c.send(type, body));
-}
 
 const SCENARIOS: Record<string, (c: FakeConnection) => Promise<void>> = {
   'refuses the login (baseline)': async (c) => {

@@ -106,6 +106,23 @@ export const messages = {
   commandComplete: (tag = 'SELECT 1') => cstring(tag),
 };
 
+/** One protocol message as it goes on the wire: its type, its length, its body. */
+export function frame(type: string, body: Buffer = Buffer.alloc(0)): Buffer {
+  return Buffer.concat([Buffer.from(type), int32(body.length + 4), body]);
+}
+
+/**
+ * Sends one message over and over until the client hangs up: in 64 KB batches, yielding to the event
+ * loop between them, so a client in the same process gets its turn however small the messages are.
+ */
+export async function flood(connection: FakeConnection, type: string, body: Buffer): Promise<void> {
+  const one = frame(type, body);
+  const batch = Buffer.concat(
+    Array.from({ length: Math.max(1, Math.floor(65_536 / one.length)) }, () => one),
+  );
+  while (await connection.sendRaw(batch)) await new Promise((resolve) => setImmediate(resolve));
+}
+
 /** The usual welcome after authentication: AuthenticationOk, a few parameters, the key, ReadyForQuery. */
 export async function welcome(connection: FakeConnection): Promise<void> {
   await connection.send('R', messages.authOk());
@@ -168,7 +185,7 @@ export async function startFakePostgres(options: FakePostgresOptions): Promise<F
         return closed;
       },
       send(type, body = Buffer.alloc(0)) {
-        return connection.sendRaw(Buffer.concat([Buffer.from(type), int32(body.length + 4), body]));
+        return connection.sendRaw(frame(type, body));
       },
       sendRaw(frame) {
         if (closed || socket.destroyed) return Promise.resolve(false);

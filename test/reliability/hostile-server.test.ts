@@ -15,6 +15,7 @@ import { DEFAULT_REMEDIATION } from '../../shared/target.ts';
 import {
   type FakeConnection,
   type FakePostgres,
+  flood,
   messages,
   startFakePostgres,
   welcome,
@@ -24,16 +25,11 @@ const PASSWORD = 'PGW-hostile-pw-31c9';
 /** Far more than any limit, far less than what the fakes push in the seconds a timeout allows. */
 const CUT_OFF_BYTES = 32 * 1024 * 1024;
 
-/** Floods until the client hangs up. */
-async function flood(connection: FakeConnection, type: string, body: Buffer): Promise<void> {
-  while (await connection.send(type, body));
-}
-
 const SCRIPTS: Record<string, (c: FakeConnection) => Promise<void>> = {
   'declares a 2 GB error message and starts sending it': async (c) => {
     await c.sendRaw(Buffer.concat([Buffer.from('E'), Buffer.from([0x7f, 0xff, 0xff, 0xf0])]));
     const chunk = Buffer.alloc(1 << 20, 0x41);
-    while (await c.sendRaw(chunk));
+    while (await c.sendRaw(chunk)) await new Promise((resolve) => setImmediate(resolve));
   },
   'streams rows in answer to the snapshot': async (c) => {
     await welcome(c);
