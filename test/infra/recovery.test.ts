@@ -62,6 +62,7 @@ async function sent(targets: readonly Target[]): Promise<string[]> {
       },
     };
     const deps = {
+      catalog: { targets: [target], defaults: {} },
       sfn: rds,
       rds,
       cloudwatch: rds,

@@ -150,9 +150,11 @@ describe('runbook reboot and failover actions', () => {
       },
     };
   }
-  const deps = (rds: RunbookDeps['rds']): RunbookDeps => {
+  const deps = (rds: RunbookDeps['rds'], configured: Target): RunbookDeps => {
     const refuse = { send: async () => Promise.reject(new Error('no call expected')) };
     return {
+      // The target is deployed as the test describes it: the runbook takes its opt-ins from here.
+      catalog: { targets: [configured], defaults: {} },
       sfn: refuse,
       rds,
       cloudwatch: refuse,
@@ -194,7 +196,7 @@ describe('runbook reboot and failover actions', () => {
           probe: refused,
         },
       },
-      deps(rds),
+      deps(rds, t),
     );
 
   it('announces the reboot first, to everyone, or to on-call once paged; and only once per incident', async () => {
