@@ -59,6 +59,20 @@ export interface ConnectionCounts {
   utilizationPct: number;
 }
 
+/** One session waiting on a lock another session holds. */
+export interface LockWait {
+  pid: number;
+  /** The sessions it waits for (pg_blocking_pids). */
+  blockedBy: number[];
+  /** How long it has waited; null before PostgreSQL 14, which does not record when a wait began. */
+  waitingSeconds: number | null;
+  /** When the waiting statement began: with the pid, it tells one wait from the next. */
+  statementStartedAt: string | null;
+}
+
+/** Servers from this version on record when each lock wait began (pg_locks.waitstart). */
+export const WAITSTART_VERSION_NUM = 140_000;
+
 export interface HealthSnapshot {
   ok: true;
   target: string;
@@ -83,6 +97,13 @@ export interface HealthSnapshot {
   blockedSessions: number;
   /** Pids at the head of each lock chain: blocking others, blocked by nobody. */
   blockingPids: number[];
+  /**
+   * How long the longest current lock wait has lasted, in seconds (0 when no session waits). Null before
+   * PostgreSQL 14: the monitor then judges a wait by seeing it across probes.
+   */
+  longestLockWaitSeconds: number | null;
+  /** Up to 10 blocked sessions, longest wait first. */
+  lockWaits: LockWait[];
   oldestTransactionAgeSeconds: number;
   wraparoundAge: number;
   wraparoundPct: number;
@@ -183,6 +204,17 @@ function iso(value: Date | null): string | null {
   return value ? value.toISOString() : null;
 }
 
+function toLockWaits(row: SnapshotRow): { longest: number | null; waits: LockWait[] } {
+  const waits: LockWait[] = (row.lock_waits ?? []).map((w) => ({
+    pid: w.pid,
+    blockedBy: w.blockedBy,
+    waitingSeconds: w.waitingSeconds === null ? null : round(Math.max(0, w.waitingSeconds)),
+    statementStartedAt: w.statementStartedAt,
+  }));
+  if (row.server_version_num < WAITSTART_VERSION_NUM) return { longest: null, waits };
+  return { longest: waits.reduce((max, w) => Math.max(max, w.waitingSeconds ?? 0), 0), waits };
+}
+
 function toSnapshot(
   row: SnapshotRow,
   meta: { label: string; connectMs: number; queryMs: number; longQueryThresholdSeconds: number },
@@ -193,6 +225,7 @@ function toSnapshot(
   const background = row.background_started_at;
   const crashRestart =
     background && background.getTime() - startedAt.getTime() > RESTART_MARGIN_MS ? background : null;
+  const locks = toLockWaits(row);
   return {
     ok: true,
     target: meta.label,
@@ -224,6 +257,8 @@ function toSnapshot(
     longestQueryPid: row.longest_query_pid,
     blockedSessions: row.blocked_sessions,
     blockingPids: row.blocking_pids,
+    longestLockWaitSeconds: locks.longest,
+    lockWaits: locks.waits,
     oldestTransactionAgeSeconds: round(row.oldest_transaction_age_seconds),
     wraparoundAge: row.wraparound_age,
     wraparoundPct: round((row.wraparound_age / WRAPAROUND_LIMIT) * 100, 2),

@@ -1,7 +1,12 @@
 /**
  * The health snapshot: one statement, one round trip. pg_stat_activity is read once (materialized) and
  * pg_blocking_pids() runs only for sessions that wait on a heavyweight lock, so the cost stays linear
- * and small at thousands of sessions.
+ * and small at thousands of sessions. pg_locks is read (once) only when a session is blocked: the
+ * CASE leaves its sub-select, an init plan, unevaluated otherwise.
+ *
+ * How long each blocked session has waited comes from pg_locks.waitstart (PostgreSQL 14 and later). The
+ * column is read through to_jsonb so the same statement parses on older servers, where it is null:
+ * there the monitor judges a wait by seeing the same statement blocked across probes.
  *
  * Parameters: $1 long-query threshold in seconds.
  * Counts cover client backends and exclude the probe's own session.
@@ -15,10 +20,10 @@ c AS (
   SELECT * FROM a WHERE backend_type = 'client backend' AND pid <> pg_catalog.pg_backend_pid()
 ),
 w AS (
-  SELECT pid, pg_catalog.pg_blocking_pids(pid) AS blockers FROM c WHERE wait_event_type = 'Lock'
+  SELECT pid, query_start, pg_catalog.pg_blocking_pids(pid) AS blockers FROM c WHERE wait_event_type = 'Lock'
 ),
 blocked AS (
-  SELECT pid, blockers FROM w WHERE cardinality(blockers) > 0
+  SELECT pid, query_start, blockers FROM w WHERE cardinality(blockers) > 0
 ),
 q AS (
   SELECT pid, extract(epoch FROM now() - query_start)::float8 AS seconds
@@ -47,6 +52,27 @@ SELECT
   (SELECT coalesce(array_agg(DISTINCT h ORDER BY h), '{}')
      FROM blocked, unnest(blocked.blockers) AS h
      WHERE h NOT IN (SELECT pid FROM blocked)) AS blocking_pids,
+  CASE WHEN EXISTS (SELECT 1 FROM blocked) THEN (
+    SELECT json_agg(json_build_object(
+      'pid', x.pid,
+      'blockedBy', x.blockers,
+      'waitingSeconds', extract(epoch FROM now() - x.wait_start)::float8,
+      'statementStartedAt', x.query_start
+    ) ORDER BY x.n)
+    FROM (
+      SELECT b.pid, b.blockers, b.query_start, l.wait_start,
+             row_number() OVER (ORDER BY coalesce(l.wait_start, b.query_start), b.pid) AS n
+      FROM blocked b
+      LEFT JOIN (
+        -- waitstart is briefly null just after a wait begins: such a wait counts from now.
+        SELECT pid, min(coalesce((pg_catalog.to_jsonb(pl) ->> 'waitstart')::timestamptz, now())) AS wait_start
+        FROM pg_catalog.pg_locks pl
+        WHERE NOT granted AND pg_catalog.to_jsonb(pl) ? 'waitstart'
+        GROUP BY pid
+      ) l ON l.pid = b.pid
+    ) x
+    WHERE x.n <= 10
+  ) END AS lock_waits,
   (SELECT coalesce(max(extract(epoch FROM now() - xact_start)), 0)::float8 FROM c WHERE xact_start IS NOT NULL)
     AS oldest_transaction_age_seconds,
   (SELECT max(age(datfrozenxid))::bigint FROM pg_catalog.pg_database) AS wraparound_age,
@@ -77,6 +103,13 @@ export interface SnapshotRow {
   longest_query_pid: number | null;
   blocked_sessions: number;
   blocking_pids: number[];
+  /** Up to 10 blocked sessions, longest wait first; null when none is blocked. */
+  lock_waits: Array<{
+    pid: number;
+    blockedBy: number[];
+    waitingSeconds: number | null;
+    statementStartedAt: string | null;
+  }> | null;
   oldest_transaction_age_seconds: number;
   wraparound_age: number;
   server_started_at: Date;

@@ -53,6 +53,8 @@ describe.each([defaultMajor(), secondMajor()])('probe on PostgreSQL %i', (major)
     expect(result.latencyMs.connect).toBeGreaterThan(0);
     expect(result.latencyMs.query).toBeGreaterThan(0);
     expect(result.crashRestartAt).toBeNull();
+    expect(result.longestLockWaitSeconds).toBe(0);
+    expect(result.lockWaits).toEqual([]);
     expect(result.wraparoundAge).toBeGreaterThan(0);
     expect(result.wraparoundPct).toBeCloseTo((result.wraparoundAge / 2 ** 31) * 100, 2);
     expect(Date.parse(result.serverStartedAt)).toBeLessThanOrEqual(Date.parse(result.checkedAt));
@@ -81,6 +83,13 @@ describe.each([defaultMajor(), secondMajor()])('probe on PostgreSQL %i', (major)
       expect(result.longestQuerySeconds).toBeGreaterThanOrEqual(1);
       expect(result.blockedSessions).toBe(2);
       expect(result.blockingPids).toEqual([chain.blockerPid]);
+      // Dated by the server (pg_locks.waitstart): the chain has waited about as long as it has existed.
+      expect(result.longestLockWaitSeconds).toBeGreaterThanOrEqual(1);
+      expect(result.longestLockWaitSeconds).toBeLessThan(30);
+      expect(result.lockWaits.map((w) => w.pid).sort()).toEqual([...chain.blockedPids].sort());
+      expect(result.lockWaits[0]).toMatchObject({ blockedBy: [chain.blockerPid] });
+      expect(result.lockWaits[0]?.waitingSeconds).toBe(result.longestLockWaitSeconds);
+      expect(result.lockWaits[0]?.statementStartedAt).toEqual(expect.any(String));
       expect(result.longestIdleInTransactionSeconds).toBeGreaterThanOrEqual(1);
       expect(result.longestIdleSeconds).toBeGreaterThanOrEqual(1);
       expect(result.oldestTransactionAgeSeconds).toBeGreaterThanOrEqual(1);

@@ -38,6 +38,8 @@ function healthy(s: number, overrides: Partial<HealthSnapshot> = {}): HealthSnap
     longestQueryPid: null,
     blockedSessions: 0,
     blockingPids: [],
+    longestLockWaitSeconds: 0,
+    lockWaits: [],
     oldestTransactionAgeSeconds: 0,
     wraparoundAge: 1_000,
     wraparoundPct: 0,

@@ -50,6 +50,8 @@ export function snapshot(overrides: Partial<HealthSnapshot> = {}): HealthSnapsho
     longestQueryPid: null,
     blockedSessions: 0,
     blockingPids: [],
+    longestLockWaitSeconds: 0,
+    lockWaits: [],
     oldestTransactionAgeSeconds: 0,
     wraparoundAge: 10_000,
     wraparoundPct: 0,
