@@ -31,6 +31,11 @@ export interface Thresholds {
   idleInTransactionSeconds: number;
   /** Transaction-id age that needs attention. @default 1,000,000,000 */
   wraparoundAge: number;
+  /**
+   * A session waiting on a lock this long makes its lock chain a problem; shorter waits are ordinary
+   * contention (counted in BlockedSessions, never an incident). @default 60
+   */
+  lockWaitSeconds: number;
   /** Consecutive failed probes (confirmed a second apart) before an outage is declared. @default 3 */
   failuresBeforeOutage: number;
   /** Consecutive threshold breaches before a degraded verdict opens an incident. @default 2 */
@@ -103,6 +108,7 @@ export const DEFAULT_THRESHOLDS: Thresholds = {
   longQuerySeconds: 300,
   idleInTransactionSeconds: 300,
   wraparoundAge: 1_000_000_000,
+  lockWaitSeconds: 60,
   failuresBeforeOutage: 3,
   breachesBeforeIncident: 2,
 };
@@ -194,6 +200,7 @@ export const thresholdsInput = object({
   longQuery: optional(seconds(1_000)),
   idleInTransaction: optional(seconds(1_000)),
   wraparoundAge: optional(number({ min: 1_000_000, max: 2_100_000_000, integer: true })),
+  lockWait: optional(seconds(1_000)),
   failuresBeforeOutage: optional(number({ min: 1, max: 10, integer: true })),
   breachesBeforeIncident: optional(number({ min: 1, max: 10, integer: true })),
 });
@@ -287,6 +294,7 @@ export function toTarget(input: TargetInput, defaults: DefaultsInput = {}): Targ
     longQuerySeconds: t.longQuery ?? DEFAULT_THRESHOLDS.longQuerySeconds,
     idleInTransactionSeconds: t.idleInTransaction ?? DEFAULT_THRESHOLDS.idleInTransactionSeconds,
     wraparoundAge: t.wraparoundAge ?? DEFAULT_THRESHOLDS.wraparoundAge,
+    lockWaitSeconds: t.lockWait ?? DEFAULT_THRESHOLDS.lockWaitSeconds,
     failuresBeforeOutage: t.failuresBeforeOutage ?? DEFAULT_THRESHOLDS.failuresBeforeOutage,
     breachesBeforeIncident: t.breachesBeforeIncident ?? DEFAULT_THRESHOLDS.breachesBeforeIncident,
   };
@@ -384,6 +392,8 @@ const thresholdsSchema = object({
   longQuerySeconds: number({ min: 1 }),
   idleInTransactionSeconds: number({ min: 1 }),
   wraparoundAge: number({ min: 1, integer: true }),
+  // Payloads written before the setting existed (an incident open across an upgrade) get the default.
+  lockWaitSeconds: withDefault(number({ min: 1 }), DEFAULT_THRESHOLDS.lockWaitSeconds),
   failuresBeforeOutage: number({ min: 1, max: 10, integer: true }),
   breachesBeforeIncident: number({ min: 1, max: 10, integer: true }),
 });

@@ -66,7 +66,13 @@ export function renderProbe(result: ProbeResult, assessment: Assessment, style: 
     `  queries       ${result.longRunningQueries} longer than ${secondsText(result.longQueryThresholdSeconds)}; longest ${secondsText(result.longestQuerySeconds)}${result.longestQueryPid ? ` (pid ${result.longestQueryPid})` : ''}`,
   );
   lines.push(
-    `  locks         ${result.blockedSessions} blocked${result.blockingPids.length ? `, chain head pid(s) ${result.blockingPids.join(', ')}` : ''}`,
+    `  locks         ${result.blockedSessions} blocked${result.blockingPids.length ? `, chain head pid(s) ${result.blockingPids.join(', ')}` : ''}${
+      result.blockedSessions === 0
+        ? ''
+        : result.longestLockWaitSeconds === null
+          ? ' (wait times unknown before PostgreSQL 14)'
+          : `, the longest waiting ${secondsText(result.longestLockWaitSeconds)}`
+    }`,
   );
   lines.push(`  transactions  oldest ${secondsText(result.oldestTransactionAgeSeconds)}`);
   lines.push(
@@ -74,7 +80,7 @@ export function renderProbe(result: ProbeResult, assessment: Assessment, style: 
   );
   for (const finding of assessment.findings) {
     const mark = finding.severity === 'critical' ? style.bad('!!') : style.warn(' !');
-    lines.push(`${mark} ${finding.message}`);
+    lines.push(`${mark} ${finding.severity}: ${finding.message}`);
   }
   return `${lines.join('\n')}\n`;
 }

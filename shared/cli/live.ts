@@ -13,6 +13,7 @@ const time = (ms: number = Date.now()) => new Date(ms).toISOString().slice(11, 1
 function statusCell(status: LiveStatus['status'], style: Style): string {
   if (status === 'healthy') return style.ok('healthy');
   if (status === 'starting') return style.dim('starting');
+  if (status === 'degraded') return style.warn('degraded');
   return status === 'suspect' ? style.warn('suspect') : style.bad('UNHEALTHY');
 }
 

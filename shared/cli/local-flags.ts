@@ -31,6 +31,9 @@ export const REMEDIATION_FLAGS: Record<string, FlagSpec> = {
 
 /** What the runbook may do beyond the sweep's idle policy. */
 export const RUNBOOK_ACTION_FLAGS: Record<string, FlagSpec> = {
+  'lock-wait-after': d(
+    'a session waiting on a lock this long makes its lock chain a problem to act on (default 1m)',
+  ),
   'blocker-idle-after': d(
     'terminate an idle-in-transaction session blocking others once idle this long (default 60s)',
   ),
@@ -58,6 +61,9 @@ export const LOCAL_FLAGS: Record<string, FlagSpec> = {
   'sweep-every': d(`run the idle sweep every (default ${formatDuration(LOCAL_PROFILE.sweepEveryMs)})`),
   'long-query-after': d(
     `a query running longer is long-running (default ${LOCAL_PROFILE.thresholds.longQuerySeconds}s)`,
+  ),
+  'lock-wait-after': d(
+    `a session waiting on a lock this long makes its lock chain a problem (default ${LOCAL_PROFILE.thresholds.lockWaitSeconds}s)`,
   ),
   'cancel-queries-after': d('cancel queries running longer than this (off by default)'),
   'pressure-idle-after': d(
@@ -93,6 +99,11 @@ export function readClock(reader: FlagReader, defaults: ClockFlags): ClockFlags 
       maxMs: 7 * 86_400_000,
     }),
   };
+}
+
+/** `--lock-wait-after`, in seconds, on top of `fallbackSeconds`. */
+export function readLockWait(reader: FlagReader, fallbackSeconds: number): number {
+  return reader.duration('lock-wait-after', fallbackSeconds * 1_000, { minMs: 1_000 }) / 1_000;
 }
 
 export function readRemediation(reader: FlagReader, base: RemediationPolicy): RemediationPolicy {
@@ -134,6 +145,7 @@ export function readLocalSettings(
     ...base.thresholds,
     longQuerySeconds:
       reader.duration('long-query-after', base.thresholds.longQuerySeconds * 1_000, { minMs: 1_000 }) / 1_000,
+    lockWaitSeconds: readLockWait(reader, base.thresholds.lockWaitSeconds),
   };
   const remediation = readRemediation(reader, base.remediation);
   // A transaction the policy would end must count as unhealthy no later than that.
@@ -173,7 +185,7 @@ export function describeSettings(s: LocalSettings): string {
   return [
     `probe every ${f(s.cadenceMs)}, sweep every ${f(s.sweepEveryMs)}`,
     `page after ${f(s.escalateAfterMs)}, re-check every ${f(s.recheckMs)}, give up after ${f(s.maxDurationMs)}`,
-    `idle > ${f(r.idleAfterSeconds * 1_000)} (under pressure > ${f(r.pressure.idleAfterSeconds * 1_000)}), idle in transaction > ${f(r.idleInTransactionAfterSeconds * 1_000)}, long query > ${f(s.thresholds.longQuerySeconds * 1_000)}${
+    `idle > ${f(r.idleAfterSeconds * 1_000)} (under pressure > ${f(r.pressure.idleAfterSeconds * 1_000)}), idle in transaction > ${f(r.idleInTransactionAfterSeconds * 1_000)}, lock wait > ${f(s.thresholds.lockWaitSeconds * 1_000)}, long query > ${f(s.thresholds.longQuerySeconds * 1_000)}${
       r.cancelQueriesAfterSeconds === null
         ? ' (not canceled)'
         : ` (canceled after ${f(r.cancelQueriesAfterSeconds * 1_000)})`

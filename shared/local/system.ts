@@ -76,7 +76,12 @@ export const LOCAL_PROFILE: Omit<LocalSettings, 'home' | 'logger' | 'databaseUrl
   recheckMs: 5_000,
   maxDurationMs: 30 * 60_000,
   sweepEveryMs: 30_000,
-  thresholds: { ...DEFAULT_THRESHOLDS, longQuerySeconds: 20, idleInTransactionSeconds: 15 },
+  thresholds: {
+    ...DEFAULT_THRESHOLDS,
+    longQuerySeconds: 20,
+    idleInTransactionSeconds: 15,
+    lockWaitSeconds: 5,
+  },
   remediation: {
     ...DEFAULT_REMEDIATION,
     idleInTransactionAfterSeconds: 20,

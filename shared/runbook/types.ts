@@ -1,10 +1,17 @@
 /** The incident workflow's input: a contract between the triggers (monitor, RDS events, alarms) and the runbook. */
 import type { FailureCategory } from '../classify.ts';
-import type { FindingCode } from '../health.ts';
+import type { FindingCode, Severity } from '../health.ts';
+import type { LockWaitMemory } from '../lock-waits.ts';
 import type { Target } from '../target.ts';
 
 export const TRIGGER_KINDS = ['probe', 'rds-event', 'alarm', 'manual'] as const;
 export type TriggerKind = (typeof TRIGGER_KINDS)[number];
+
+/** When a server and its background processes started (a probe snapshot's two fields). */
+export interface ProcessStarts {
+  serverStartedAt: string;
+  backgroundStartedAt: string | null;
+}
 
 /** What made somebody open the incident. */
 export interface Trigger {
@@ -17,6 +24,24 @@ export interface Trigger {
   category?: FailureCategory;
   /** Probe verdicts: the findings that crossed their thresholds. */
   findings?: FindingCode[];
+  /**
+   * Probe verdicts: the highest severity among them. A warning's incident never pages. Other triggers
+   * (RDS events, alarms) leave it out: the runbook judges what it finds.
+   */
+  severity?: Severity;
+  /**
+   * Probe verdicts on an outage: when the server and its background processes had started, as the last
+   * good probe before it saw them. Background processes that started again under the same server mean
+   * the outage was a crash-restart, however soon after the server's own start it came.
+   */
+  startedBefore?: ProcessStarts;
+  /** Probe verdicts: crash-restarts seen within the last 15 minutes (ISO, oldest first). */
+  crashRestarts?: string[];
+  /**
+   * Probe verdicts on servers before PostgreSQL 14: when the monitor first saw each current lock wait,
+   * so the runbook dates them as the monitor did.
+   */
+  lockWaitsSeen?: LockWaitMemory;
   /** RDS events: the event id, e.g. RDS-EVENT-0004, and its incident kind. */
   eventId?: string;
   eventKind?: string;

@@ -14,6 +14,8 @@ const FAST = [
   '2s',
   '--blocker-idle-after',
   '2s',
+  '--lock-wait-after',
+  '2s',
 ];
 const homes: string[] = [];
 afterAll(() => {

@@ -62,6 +62,8 @@ describe('pgwarden runbook', () => {
         '1s',
         '--blocker-idle-after',
         '1s',
+        '--lock-wait-after',
+        '1s',
         '--json',
       ];
       const run = await runCli(args, {}, 30_000);

@@ -8,22 +8,39 @@ import {
 import { systemClock } from '../../shared/clock.ts';
 import type { ConnectionSpec } from '../../shared/connection.ts';
 import type { OpenOutcome } from '../../shared/incidents.ts';
-import { exhaustSlots, silentListener } from '../../shared/local/faults.ts';
+import {
+  buildLockChain,
+  exhaustSlots,
+  type FaultTarget,
+  openIdleSessions,
+  silentListener,
+} from '../../shared/local/faults.ts';
 import { silentLogger } from '../../shared/logger.ts';
 import { METRICS, MemorySink } from '../../shared/metrics.ts';
-import { probe } from '../../shared/probe/probe.ts';
+import { type ProbeResult, probe } from '../../shared/probe/probe.ts';
 import type { Trigger } from '../../shared/runbook/types.ts';
-import { DEFAULT_REMEDIATION, DEFAULT_THRESHOLDS, type Target } from '../../shared/target.ts';
+import {
+  DEFAULT_REMEDIATION,
+  DEFAULT_THRESHOLDS,
+  type Target,
+  type Thresholds,
+} from '../../shared/target.ts';
 import { createMonitorRole, startTestServer, type TestServer } from '../helpers/postgres.ts';
+import { prepareTpcb, startTpcb } from '../helpers/tpcb.ts';
 
 const settings = { ...DEFAULT_MONITOR_SETTINGS, cadenceMs: 300, confirmDelayMs: 50 };
 
-function targetFor(id: string, connection: ConnectionSpec): Target {
-  return { id, connection, thresholds: DEFAULT_THRESHOLDS, remediation: DEFAULT_REMEDIATION };
+function targetFor(
+  id: string,
+  connection: ConnectionSpec,
+  thresholds: Thresholds = DEFAULT_THRESHOLDS,
+): Target {
+  return { id, connection, thresholds, remediation: DEFAULT_REMEDIATION };
 }
 
 function harness() {
   const opened: Array<{ target: string; trigger: Trigger }> = [];
+  const results: Array<{ result: ProbeResult; status: string; findings: string[] }> = [];
   const metrics = new MemorySink();
   const deps: MonitorDeps = {
     probe: (target) =>
@@ -35,20 +52,29 @@ function harness() {
     metrics,
     clock: systemClock,
     logger: silentLogger,
+    onResult: (_target, result, verdict) =>
+      results.push({ result, status: verdict.status, findings: verdict.findings.map((f) => f.code) }),
   };
   const run = (targets: Target[], ms: number, state: MonitorState = new Map()) =>
     runMonitor(targets, settings, deps, state, Date.now() + ms, new AbortController().signal);
-  return { opened, metrics, run };
+  return { opened, results, metrics, run };
 }
 
 describe('monitor against a real PostgreSQL', () => {
   let server: TestServer;
   let monitorTarget: Target;
+  let app: FaultTarget;
 
   beforeAll(async () => {
     server = await startTestServer({ maxConnections: 16, settings: { reserved_connections: 3 } });
     const role = await createMonitorRole(server);
     monitorTarget = targetFor('local', server.spec({ user: role.user, password: role.password }));
+    await server.admin(`CREATE ROLE app LOGIN PASSWORD 'app-pw-123'`);
+    await server.admin('GRANT CREATE ON SCHEMA public TO app');
+    app = {
+      spec: server.spec({ user: 'app', password: 'app-pw-123' }),
+      credentials: { user: 'app', password: 'app-pw-123' },
+    };
   });
   afterAll(async () => {
     await server?.destroy();
@@ -71,12 +97,73 @@ describe('monitor against a real PostgreSQL', () => {
     expect(h.metrics.samples.filter((s) => s.name === 'MonitorHeartbeat')).toHaveLength(report.ticks);
   });
 
+  it('opens nothing while a contended TPC-B-like load keeps sessions waiting on row locks', async () => {
+    await prepareTpcb(app);
+    const load = await startTpcb(app, 8);
+    const h = harness();
+    try {
+      await h.run([monitorTarget], 5_000);
+    } finally {
+      const done = await load.stop();
+      expect(done.errors, done.messages.join('; ')).toBe(0);
+      expect(done.transactions).toBeGreaterThan(100);
+    }
+    // The probes did see the contention: sessions queued for the branch row, for milliseconds.
+    const waits = h.results.flatMap(({ result }) =>
+      result.ok && result.blockedSessions > 0 ? [result] : [],
+    );
+    expect(waits.length).toBeGreaterThan(0);
+    expect(Math.max(...waits.map((r) => r.longestLockWaitSeconds ?? 0))).toBeLessThan(5);
+    expect(h.opened).toEqual([]);
+    // 8 of the 10 usable slots are in use (a warning at 80 %); the lock waits are no finding at all.
+    expect(h.results.filter(({ status }) => status === 'suspect' || status === 'unhealthy')).toEqual([]);
+    expect(h.results.flatMap(({ findings }) => findings).filter((f) => f !== 'pool_pressure')).toEqual([]);
+  });
+
+  it('opens one critical incident when a session has waited on a lock past the threshold', async () => {
+    await server.admin('CREATE TABLE IF NOT EXISTS monitor_chain (id int PRIMARY KEY, v int)');
+    await server.admin('INSERT INTO monitor_chain VALUES (1, 0) ON CONFLICT DO NOTHING');
+    await server.admin('GRANT ALL ON monitor_chain TO app');
+    const strict = { ...monitorTarget, thresholds: { ...DEFAULT_THRESHOLDS, lockWaitSeconds: 1 } };
+    const chain = await buildLockChain(app, 1, 'monitor_chain');
+    try {
+      const h = harness();
+      await h.run([strict], 2_500);
+      expect(h.opened).toHaveLength(1);
+      expect(h.opened[0]?.trigger).toMatchObject({ findings: ['blocked_sessions'], severity: 'critical' });
+      expect(h.opened[0]?.trigger.summary).toContain(`blocked behind pid(s) ${chain.blockerPid}`);
+    } finally {
+      await chain.release();
+    }
+  });
+
+  it('calls a busy pool below 100 % degraded and opens nothing for it', async () => {
+    // 16 slots, 3 for superusers and 3 reserved: 10 usable, 9 taken is 90 %.
+    const idle = await openIdleSessions(app, 9);
+    try {
+      const h = harness();
+      const report = await h.run([monitorTarget], 1_200);
+      expect(report.targets[0]?.status).toBe('degraded');
+      expect(report.targets[0]?.findings).toEqual(['pool_pressure']);
+      expect(h.opened).toEqual([]);
+    } finally {
+      await idle.release();
+    }
+  });
+
+  it('calls transaction-id age past its threshold degraded and opens nothing for it', async () => {
+    const h = harness();
+    const report = await h.run(
+      [targetFor('local', monitorTarget.connection, { ...DEFAULT_THRESHOLDS, wraparoundAge: 1 })],
+      900,
+    );
+    expect(report.targets[0]?.status).toBe('degraded');
+    expect(report.targets[0]?.findings).toEqual(['wraparound']);
+    expect(h.opened).toEqual([]);
+  });
+
   it('gets in through its reserved slot when applications exhaust the pool, and opens one incident', async () => {
-    await server.admin(`CREATE ROLE app LOGIN PASSWORD 'app-pw-123'`);
-    const flood = await exhaustSlots({
-      spec: server.spec({ user: 'app', password: 'app-pw-123' }),
-      credentials: { user: 'app', password: 'app-pw-123' },
-    });
+    const flood = await exhaustSlots(app);
     try {
       expect(flood.refusedWith).toBe('53300');
       const h = harness();
@@ -85,7 +172,7 @@ describe('monitor against a real PostgreSQL', () => {
       expect(last?.ok).toBe(true);
       if (last?.ok) expect(last.connections.utilizationPct).toBeGreaterThanOrEqual(100);
       expect(h.opened).toHaveLength(1);
-      expect(h.opened[0]?.trigger.findings).toContain('pool_pressure');
+      expect(h.opened[0]?.trigger).toMatchObject({ findings: ['pool_pressure'], severity: 'critical' });
     } finally {
       await flood.release();
     }

@@ -9,7 +9,8 @@ import { resolveRuntimeDeps } from '../runtime.ts';
 export const probeCommand: CommandSpec = {
   name: 'probe',
   summary: 'Probe a database once: connect with hard timeouts, take the health snapshot, judge it.',
-  usage: 'pgwarden probe --url <postgres-url> [--json] [--connect-timeout <dur>] [--long-query-after <dur>]',
+  usage:
+    'pgwarden probe --url <postgres-url> [--json] [--connect-timeout <dur>] [--long-query-after <dur>] [--lock-wait-after <dur>]',
   flags: {
     url: {
       type: 'string',
@@ -32,6 +33,11 @@ export const probeCommand: CommandSpec = {
       value: 'dur',
       describe: 'a query running longer is long-running (default 5m)',
     },
+    'lock-wait-after': {
+      type: 'string',
+      value: 'dur',
+      describe: 'a session waiting on a lock this long makes its lock chain a finding (default 1m)',
+    },
     help: { type: 'boolean', describe: 'show this help' },
   },
 };
@@ -44,6 +50,9 @@ export async function runProbe(argv: string[], io: Io): Promise<ExitCode> {
   const longQueryMs = reader.duration('long-query-after', DEFAULT_THRESHOLDS.longQuerySeconds * 1_000, {
     minMs: 100,
   });
+  const lockWaitMs = reader.duration('lock-wait-after', DEFAULT_THRESHOLDS.lockWaitSeconds * 1_000, {
+    minMs: 100,
+  });
   reader.done();
   if (!spec) return EXIT.usage;
 
@@ -53,7 +62,11 @@ export async function runProbe(argv: string[], io: Io): Promise<ExitCode> {
     { connectTimeoutMs, statementTimeoutMs, longQueryThresholdSeconds: longQueryMs / 1_000 },
     deps,
   );
-  const thresholds = { ...DEFAULT_THRESHOLDS, longQuerySeconds: longQueryMs / 1_000 };
+  const thresholds = {
+    ...DEFAULT_THRESHOLDS,
+    longQuerySeconds: longQueryMs / 1_000,
+    lockWaitSeconds: lockWaitMs / 1_000,
+  };
   const assessment = assess(result, thresholds);
   if (reader.boolean('json')) {
     io.out(`${JSON.stringify({ ...result, healthy: assessment.healthy, findings: assessment.findings })}\n`);

@@ -20,6 +20,7 @@ import {
   REMEDIATION_FLAGS,
   RUNBOOK_ACTION_FLAGS,
   readClock,
+  readLockWait,
   readRemediation,
 } from '../local-flags.ts';
 import { resolveRuntimeDeps } from '../runtime.ts';
@@ -65,6 +66,7 @@ export async function runRunbook(argv: string[], io: Io, clock: Clock = systemCl
     maxDurationMs: 30 * 60_000,
   });
   const remediation = readRemediation(reader, DEFAULT_REMEDIATION);
+  const lockWaitSeconds = readLockWait(reader, DEFAULT_THRESHOLDS.lockWaitSeconds);
   reader.done();
   if (!spec) return EXIT.usage;
 
@@ -76,7 +78,7 @@ export async function runRunbook(argv: string[], io: Io, clock: Clock = systemCl
   const target: Target = {
     id: 'cli',
     connection: { ...spec, auth: password ? { kind: 'secret', secretId: SECRET_ID } : { kind: 'none' } },
-    thresholds: DEFAULT_THRESHOLDS,
+    thresholds: { ...DEFAULT_THRESHOLDS, lockWaitSeconds },
     remediation,
   };
   const sns = new LocalSns(clock);
