@@ -3,7 +3,10 @@
  * payloads stop at 256 KB, and an incident may run for hours.
  */
 import type { PublishCommandInput } from '@aws-sdk/client-sns';
+import type { Severity } from '../../shared/health.ts';
+import type { LockWaitMemory } from '../../shared/lock-waits.ts';
 import type { OutboxSlot, RunbookNode } from '../../shared/runbook/definition.ts';
+import type { ProcessStarts } from '../../shared/runbook/types.ts';
 import type { InstanceStatus } from './nodes.ts';
 import type { Recovery } from './recovery.ts';
 
@@ -14,6 +17,8 @@ export interface Step {
   result: StepResult;
   detail: string;
   at: string;
+  /** For a fault or a wait: a warning never pages, and alone does not keep the incident open. */
+  severity?: Severity;
 }
 
 /** What the workflow does after a node; the Choice states branch on it. */
@@ -44,11 +49,17 @@ export interface ActionRecord {
   summary: string;
   count?: number;
   dryRun?: boolean;
+  /** The same action repeated this many times in a row (absent: once), the last at `lastAt`; `count` is their sum. */
+  times?: number;
+  lastAt?: string;
 }
 
 export interface TimelineEntry {
   at: string;
   text: string;
+  /** The same entry repeated this many times in a row (absent: once), the last at `lastAt`. */
+  times?: number;
+  lastAt?: string;
 }
 
 export interface Evidence {
@@ -112,9 +123,19 @@ export interface IncidentRecord {
    * the receipt instead. Never carried past the next task: each task starts with an empty outbox.
    */
   outbox?: Partial<Record<OutboxSlot, PublishCommandInput | { MessageId?: string }>>;
+  /** Crash-restarts that belong to this incident (ISO, oldest first): what it turned out to be. */
+  crashRestarts?: string[];
+  /** The server's and its background processes' start times at the latest good probe. */
+  started?: ProcessStarts;
+  /** Servers before PostgreSQL 14: when each current lock wait was first seen. */
+  lockWaits?: LockWaitMemory;
+  /** The longest lock wait as judged at the start of the current cycle, in seconds. */
+  lockWaitSeconds?: number;
+  /** Remedies whose latest pass acted on nothing: for a warning, the runbook does not try again. */
+  fruitless?: Decision[];
 }
 
-export const LIMITS = { found: 20, actions: 30, timeline: 60 } as const;
+export const LIMITS = { found: 20, actions: 30, timeline: 60, crashRestarts: 10 } as const;
 
 /** Appends and keeps the newest `limit` entries, the first one always kept (it says how it began). */
 export function bounded<T>(list: readonly T[], item: T, limit: number): T[] {
@@ -128,9 +149,29 @@ export function addFound(record: IncidentRecord, text: string): void {
 }
 
 export function addTimeline(record: IncidentRecord, at: string, text: string): void {
+  const last = record.timeline[record.timeline.length - 1];
+  if (last && last.text === text) {
+    last.times = (last.times ?? 1) + 1;
+    last.lastAt = at;
+    return;
+  }
   record.timeline = bounded(record.timeline, { at, text }, LIMITS.timeline);
 }
 
+/** Appends an action; the same action repeated in a row becomes one entry with a count and a span. */
 export function addAction(record: IncidentRecord, action: ActionRecord): void {
+  const last = record.actions[record.actions.length - 1];
+  if (
+    last &&
+    last.kind === action.kind &&
+    last.ok === action.ok &&
+    last.summary === action.summary &&
+    last.dryRun === action.dryRun
+  ) {
+    last.times = (last.times ?? 1) + 1;
+    last.lastAt = action.at;
+    if (action.count !== undefined) last.count = (last.count ?? 0) + action.count;
+    return;
+  }
   record.actions = bounded(record.actions, action, LIMITS.actions);
 }

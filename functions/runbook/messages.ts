@@ -10,7 +10,7 @@ import { printable, printableDeep } from '../../shared/printable.ts';
 import type { IntegrityResult } from '../../shared/probe/integrity.ts';
 import { redact, redactDeep } from '../../shared/redact.ts';
 import type { RunbookInput } from '../../shared/runbook/types.ts';
-import type { Evidence, IncidentRecord, Step } from './incident.ts';
+import type { ActionRecord, Evidence, IncidentRecord, Step, TimelineEntry } from './incident.ts';
 import { RECOVERY_WORDS, type Recovery } from './recovery.ts';
 
 export type NoticeKind = 'opened' | 'recovery' | 'page' | 'resolved' | 'final' | 'runbook_failed';
@@ -66,13 +66,62 @@ function header(input: RunbookInput, record: IncidentRecord): string[] {
   ];
 }
 
+function mark(step: Step): string {
+  return step.severity === 'warning' ? 'warn ' : MARK[step.result];
+}
+
 function stepsBlock(steps: readonly Step[]): string[] {
-  return steps.map((s) => `  ${MARK[s.result]} ${s.node}: ${s.detail}`);
+  return steps.map((s) => `  ${mark(s)} ${s.node}: ${s.detail}`);
+}
+
+/** One entry, a repeated one as "text ×14, 12:53:44–12:55:58". */
+function repeated(entry: ActionRecord | TimelineEntry, text: string): string {
+  const times = entry.times ?? 1;
+  if (times < 2) return `${clockTime(entry.at)} ${text}`;
+  return `${text} ×${times}, ${clockTime(entry.at)}–${clockTime(entry.lastAt ?? entry.at)}`;
+}
+
+function actionText(a: ActionRecord): string {
+  return repeated(a, `${a.ok ? '' : '(failed) '}${a.summary}`);
 }
 
 function actionsBlock(record: IncidentRecord): string[] {
   if (record.actions.length === 0) return ['  nothing was changed'];
-  return record.actions.map((a) => `  ${clockTime(a.at)} ${a.ok ? '' : '(failed) '}${a.summary}`);
+  return record.actions.map((a) => `  ${actionText(a)}`);
+}
+
+function timelineBlock(record: IncidentRecord): string[] {
+  return record.timeline.map((t) => `  ${repeated(t, t.text)}`);
+}
+
+/** Crash-restarts this incident turned out to be, in words. */
+function crashText(record: IncidentRecord): string | undefined {
+  const crashes = record.crashRestarts ?? [];
+  if (crashes.length === 0) return undefined;
+  const times = crashes.map(clockTime).join(', ');
+  return crashes.length === 1
+    ? `crash-restart at ${times}: the background processes restarted and every session was reset`
+    : `crash-restarts ×${crashes.length} (${times}): the server keeps crashing, every session reset each time`;
+}
+
+/** What happened: the crash-restart it turned out to be, else what is still critically wrong, else the trigger. */
+export function causeOf(input: RunbookInput, record: IncidentRecord): string {
+  const crash = crashText(record);
+  if (crash) return crash;
+  const critical = record.steps.find(
+    (s) => (s.result === 'fault' || s.result === 'waiting') && s.severity !== 'warning',
+  );
+  if (critical) return `${critical.node}: ${critical.detail}`;
+  return input.trigger.summary;
+}
+
+const TRIED_MAX = 400;
+
+/** What was tried, on one line. */
+function triedLine(record: IncidentRecord): string {
+  if (record.actions.length === 0) return 'nothing: no remediation applies, or the policy allowed none';
+  const line = record.actions.map(actionText).join('; ');
+  return line.length > TRIED_MAX ? `${line.slice(0, TRIED_MAX - 1)}… (all below)` : line;
 }
 
 function evidenceBlock(evidence: Evidence | undefined): string[] {
@@ -123,6 +172,10 @@ function stillWrong(record: IncidentRecord): string[] {
   return bad.length ? stepsBlock(bad) : ['  (the last check found no fault)'];
 }
 
+function warningsOf(record: IncidentRecord): Step[] {
+  return record.steps.filter((s) => s.severity === 'warning');
+}
+
 function data(
   kind: NoticeKind,
   input: RunbookInput,
@@ -141,6 +194,7 @@ function data(
     found: record.found,
     actions: record.actions,
     paged: record.paged,
+    cause: causeOf(input, record),
     executionArn,
     ...extra,
   });
@@ -156,7 +210,9 @@ export function openedNotice(input: RunbookInput, record: IncidentRecord, execut
       ...header(input, record),
       '',
       `pgwarden is working through the runbook and will fix what is safe to fix.`,
-      `On-call will be paged at ${record.escalateAt} if it is not resolved by then.`,
+      input.trigger.severity === 'warning'
+        ? 'This is a warning: it never pages on-call. The incident resolves once pgwarden has nothing left to do about it.'
+        : `On-call will be paged at ${record.escalateAt} if something critical is still wrong then.`,
       '',
       ...links(input, executionArn),
     ].join('\n'),
@@ -208,7 +264,9 @@ export function pageNotice(
   now: number,
   executionArn?: string,
 ): Notice {
-  const wrong = record.steps.filter((s) => s.result === 'fault' || s.result === 'waiting').map((s) => s.node);
+  const wrong = record.steps
+    .filter((s) => (s.result === 'fault' || s.result === 'waiting') && s.severity !== 'warning')
+    .map((s) => s.node);
   return {
     kind: 'page',
     topic: 'pages',
@@ -217,8 +275,13 @@ export function pageNotice(
       `[pgwarden] CRITICAL ${input.target.id} unresolved after ${elapsed(record, now)}: ${wrong.join(', ') || 'unhealthy'}`,
     ),
     text: [
-      `SEVERITY: critical. ${input.target.id} has been unhealthy for ${elapsed(record, now)} and pgwarden could not resolve it.`,
-      ...header(input, record),
+      // The first three lines: the target, the cause, what was already tried.
+      `Target: ${input.target.id} (${describeConnection(input.target.connection)}), critical: unhealthy for ${elapsed(record, now)} and pgwarden could not resolve it`,
+      `Cause: ${causeOf(input, record)}`,
+      `Tried: ${triedLine(record)}`,
+      '',
+      `Incident ${record.incidentId}, opened ${record.openedAt}`,
+      `Trigger: ${input.trigger.kind}: ${input.trigger.summary}`,
       '',
       'What was found:',
       ...record.found.map((f) => `  - ${f}`),
@@ -247,17 +310,30 @@ export function resolvedNotice(
   integrity: IntegrityResult | undefined,
   executionArn?: string,
 ): Notice {
+  const warnings = warningsOf(record);
+  const crash = record.crashRestarts?.length ? clockTime(record.crashRestarts.at(-1) ?? '') : undefined;
+  const took = elapsed(record, now);
+  const headline =
+    warnings.length > 0
+      ? `[pgwarden] resolved: ${input.target.id}: nothing left to act on after ${took}; worth a look: ${warnings.map((w) => w.node).join(', ')}`
+      : crash
+        ? `[pgwarden] resolved: ${input.target.id}: crash-restart at ${crash}; healthy again after ${took}`
+        : `[pgwarden] resolved: ${input.target.id} healthy again after ${took}`;
   return {
     kind: 'resolved',
     topic: 'notifications',
     severity: 'info',
-    subject: subject(`[pgwarden] resolved: ${input.target.id} healthy again after ${elapsed(record, now)}`),
+    subject: subject(headline),
     text: [
-      `${input.target.id} is healthy again after ${elapsed(record, now)}${record.paged ? ' (on-call was paged)' : ''}.`,
+      warnings.length > 0
+        ? `${input.target.id}: nothing is left that pgwarden would act on or page for, after ${took}${record.paged ? ' (on-call was paged)' : ''}. Still worth a look:`
+        : `${input.target.id} is healthy again after ${took}${record.paged ? ' (on-call was paged)' : ''}.`,
+      ...warnings.map((w) => `  - ${w.node}: ${w.detail}`),
+      `Cause: ${causeOf(input, record)}`,
       ...header(input, record),
       '',
       'Timeline:',
-      ...record.timeline.map((t) => `  ${clockTime(t.at)} ${t.text}`),
+      ...timelineBlock(record),
       '',
       'What was found:',
       ...(record.found.length
@@ -273,7 +349,11 @@ export function resolvedNotice(
       '',
       ...links(input, executionArn),
     ].join('\n'),
-    data: data('resolved', input, record, executionArn, { integrity, evidence: record.evidence }),
+    data: data('resolved', input, record, executionArn, {
+      integrity,
+      evidence: record.evidence,
+      worthALook: warnings.map(({ node, detail }) => ({ node, detail })),
+    }),
   };
 }
 
@@ -292,6 +372,7 @@ export function finalNotice(
     ),
     text: [
       `${input.target.id} is still unhealthy after ${elapsed(record, now)}, the runbook's maximum. pgwarden stops verifying this incident; the monitor will open a new one if the problem persists.`,
+      `Cause: ${causeOf(input, record)}`,
       ...header(input, record),
       '',
       'What is still wrong:',

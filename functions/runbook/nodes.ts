@@ -4,6 +4,7 @@
  */
 import { explainCategory, type FailureCategory } from '../../shared/classify.ts';
 import { formatDuration } from '../../shared/duration.ts';
+import { RECENT_RESTART_SECONDS, type Severity, WRAPAROUND_DANGER_PCT } from '../../shared/health.ts';
 import type { ProbeResult } from '../../shared/probe/probe.ts';
 import type { RunbookNode } from '../../shared/runbook/definition.ts';
 import type { Target } from '../../shared/target.ts';
@@ -14,6 +15,8 @@ export interface NodeOutcome {
   result: StepResult;
   detail: string;
   decision: Decision;
+  /** For a fault or a wait (critical unless it says otherwise): only critical ones keep an incident open to its page. */
+  severity?: Severity;
   /** Pool pressure, for the remediation the pool node asks for. */
   pressure?: { active: boolean; reason?: string };
 }
@@ -48,16 +51,46 @@ export interface NodeInput {
   notAcceptingSeconds?: number;
   /** The incident's reboot or failover, if it had one: there is at most one. */
   recovery?: Recovery;
+  /** Crash-restarts that belong to this incident (ISO, oldest first). */
+  crashRestarts?: readonly string[];
+  /**
+   * The longest lock wait as judged across the incident's probes (needed before PostgreSQL 14).
+   * @default the probe's longestLockWaitSeconds
+   */
+  lockWaitSeconds?: number;
+  /** Remedies whose latest pass in this incident acted on nothing: a warning is not worked on again. */
+  fruitless?: readonly Decision[];
 }
 
 const ok = (detail: string): NodeOutcome => ({ result: 'ok', detail, decision: 'continue' });
 const skip = (detail: string): NodeOutcome => ({ result: 'skipped', detail, decision: 'continue' });
 const wait = (detail: string): NodeOutcome => ({ result: 'waiting', detail, decision: 'wait' });
-const fault = (detail: string, decision: Decision = 'unresolved'): NodeOutcome => ({
+const fault = (
+  detail: string,
+  decision: Decision = 'unresolved',
+  severity: Severity = 'critical',
+): NodeOutcome => ({
   result: 'fault',
   detail,
   decision,
+  ...(severity === 'warning' ? { severity } : {}),
 });
+const warning = (detail: string, decision: Decision): NodeOutcome => fault(detail, decision, 'warning');
+const seconds = (s: number) => formatDuration(s * 1_000);
+const clock = (iso: string) => iso.slice(11, 19);
+
+/** Crash-restarts that keep coming: the incident stays open until the server stays up long enough. */
+function recurringCrash({ probe, crashRestarts = [] }: NodeInput): NodeOutcome | undefined {
+  const latest = crashRestarts[crashRestarts.length - 1];
+  if (crashRestarts.length < 2 || !latest) return undefined;
+  // The server's clock, which dated the crash-restarts.
+  const upFor = probe.ok ? (Date.parse(probe.checkedAt) - Date.parse(latest)) / 1_000 : 0;
+  if (upFor >= RECENT_RESTART_SECONDS) return undefined;
+  return fault(
+    `the server crash-restarted ${crashRestarts.length} times (${crashRestarts.map(clock).join(', ')}): it keeps crashing; waiting until it stays up for ${seconds(RECENT_RESTART_SECONDS)} (up ${seconds(upFor)})`,
+    'wait',
+  );
+}
 
 const NETWORK: ReadonlySet<FailureCategory> = new Set(['unreachable', 'timeout', 'dns', 'tls']);
 const AUTH: ReadonlySet<FailureCategory> = new Set(['auth_failed', 'permission_denied', 'database_missing']);
@@ -116,10 +149,11 @@ export function evaluateNode(node: RunbookNode, input: NodeInput): NodeOutcome {
   }
 }
 
-function running({ target, probe, instance, instanceError, startRequested }: NodeInput): NodeOutcome {
+function running(input: NodeInput): NodeOutcome {
+  const { target, probe, instance, instanceError, startRequested } = input;
   if (instance) {
     const { status, id, kind } = instance;
-    if (RUNNING.has(status)) return ok(`RDS ${kind} ${id} is ${status}`);
+    if (RUNNING.has(status)) return recurringCrash(input) ?? ok(`RDS ${kind} ${id} is ${status}`);
     if (TRANSITIONAL.has(status))
       return wait(
         `RDS ${kind} ${id} is ${status}: expected to be briefly unavailable; waiting and re-checking`,
@@ -148,7 +182,9 @@ function running({ target, probe, instance, instanceError, startRequested }: Nod
       'wait',
     );
   }
-  return skip(`${prefix}${target.rds ? '' : 'not an RDS target; '}judged by the probe`);
+  return (
+    recurringCrash(input) ?? skip(`${prefix}${target.rds ? '' : 'not an RDS target; '}judged by the probe`)
+  );
 }
 
 function accepting({ target, probe, instance, notAcceptingSeconds, recovery }: NodeInput): NodeOutcome {
@@ -188,7 +224,7 @@ function network({ probe }: NodeInput): NodeOutcome {
   return fault(`${failureText(probe)}: ${hint[category] ?? explainCategory(category)}`);
 }
 
-function pool({ target, probe, pressureEngaged }: NodeInput): NodeOutcome {
+function pool({ target, probe, pressureEngaged, fruitless = [] }: NodeInput): NodeOutcome {
   const pressureAt = target.remediation.pressure.utilizationPct;
   if (!probe.ok) {
     if (probe.failure.category !== 'too_many_connections') return ok('no sign of an exhausted pool');
@@ -203,16 +239,22 @@ function pool({ target, probe, pressureEngaged }: NodeInput): NodeOutcome {
   const c = probe.connections;
   if (c.utilizationPct < target.thresholds.utilizationPct)
     return ok(`${c.total} of ${c.usable} usable slots in use (${c.utilizationPct}%)`);
+  const state = `${c.total} of ${c.usable} usable slots in use (${c.utilizationPct}% ≥ ${target.thresholds.utilizationPct}%): ${c.idle} idle, ${c.idleInTransaction} idle in transaction, ${c.active} active`;
+  // Below 100 % the pool is busy, not exhausted: a warning, worked on while terminating helps.
+  const exhausted = c.utilizationPct >= 100;
+  if (!exhausted && fruitless.includes('remediate_pool'))
+    return warning(`${state}; the last pass found no session the policy allows terminating`, 'continue');
   const active = c.utilizationPct >= pressureAt || Boolean(pressureEngaged);
   const reason =
     c.utilizationPct >= pressureAt
       ? `utilization ${c.utilizationPct}% ≥ ${pressureAt}%`
       : `the pool was exhausted in this incident and is still at ${c.utilizationPct}% (≥ ${target.thresholds.utilizationPct}%)`;
+  const doing =
+    exhausted && fruitless.includes('remediate_pool')
+      ? 'the last pass found no session the policy allows terminating: trying again'
+      : 'terminating idle sessions';
   return {
-    ...fault(
-      `${c.total} of ${c.usable} usable slots in use (${c.utilizationPct}% ≥ ${target.thresholds.utilizationPct}%): ${c.idle} idle, ${c.idleInTransaction} idle in transaction, ${c.active} active; terminating idle sessions`,
-      'remediate_pool',
-    ),
+    ...fault(`${state}; ${doing}`, 'remediate_pool', exhausted ? 'critical' : 'warning'),
     pressure: active ? { active: true, reason } : { active: false },
   };
 }
@@ -230,31 +272,22 @@ function auth({ probe }: NodeInput): NodeOutcome {
   return fault(`${failureText(probe)}: ${hint[category]}`);
 }
 
-function queries({ target, probe }: NodeInput): NodeOutcome {
+function queries(input: NodeInput): NodeOutcome {
+  const { target, probe, fruitless = [] } = input;
   if (!probe.ok)
     return fault(`the health query itself failed: ${failureText(probe)} (unknown cause: escalate)`);
   const policy = target.remediation;
-  const seconds = (s: number) => formatDuration(s * 1_000);
-  if (probe.blockedSessions > 0) {
-    const text = `${probe.blockedSessions} session(s) blocked behind pid(s) ${probe.blockingPids.join(', ')}`;
-    return policy.terminateBlockers
-      ? fault(
-          `${text}: terminating the idle-in-transaction session at the head of the chain`,
-          'remediate_blockers',
-        )
-      : fault(`${text}: terminating blockers is off for this target`);
-  }
-  if (probe.longestIdleInTransactionSeconds >= target.thresholds.idleInTransactionSeconds) {
-    const text = `a session has been idle in transaction for ${seconds(probe.longestIdleInTransactionSeconds)}`;
-    return probe.longestIdleInTransactionSeconds >= policy.idleInTransactionAfterSeconds
-      ? fault(
-          `${text}: terminating it (policy: after ${seconds(policy.idleInTransactionAfterSeconds)})`,
-          'remediate_idle_in_transaction',
-        )
-      : fault(
-          `${text}: it will be terminated after ${seconds(policy.idleInTransactionAfterSeconds)}`,
-          'wait',
-        );
+  const lockWait = input.lockWaitSeconds ?? probe.longestLockWaitSeconds;
+  const lockThreshold = target.thresholds.lockWaitSeconds;
+  if (probe.blockedSessions > 0 && lockWait !== null && lockWait >= lockThreshold) {
+    const text = `${probe.blockedSessions} session(s) blocked behind pid(s) ${probe.blockingPids.join(', ')}, the longest for ${seconds(lockWait)} (threshold ${seconds(lockThreshold)})`;
+    if (!policy.terminateBlockers) return fault(`${text}: terminating blockers is off for this target`);
+    return fault(
+      fruitless.includes('remediate_blockers')
+        ? `${text}; the last pass found no session the policy allows terminating (the head is active, protected or not idle long enough): trying again`
+        : `${text}: terminating the idle-in-transaction session at the head of the chain`,
+      'remediate_blockers',
+    );
   }
   if (probe.longRunningQueries > 0) {
     const text = `${probe.longRunningQueries} query(ies) running longer than ${seconds(probe.longQueryThresholdSeconds)} (longest ${seconds(probe.longestQuerySeconds)}, pid ${probe.longestQueryPid ?? '?'})`;
@@ -264,14 +297,37 @@ function queries({ target, probe }: NodeInput): NodeOutcome {
       ? fault(`${text}: canceling (policy: after ${seconds(cancelAfter)})`, 'cancel_queries')
       : fault(`${text}: will be canceled after ${seconds(cancelAfter)}`, 'wait');
   }
-  if (probe.wraparoundAge >= target.thresholds.wraparoundAge) {
-    return fault(
-      `transaction id age ${probe.wraparoundAge.toLocaleString('en-US')} (${probe.wraparoundPct}% of the wraparound limit): needs a DBA (VACUUM FREEZE, long transactions, replication slots)`,
-    );
+  const xid = `transaction id age ${probe.wraparoundAge.toLocaleString('en-US')} (${probe.wraparoundPct}% of the wraparound limit)`;
+  if (probe.wraparoundPct >= WRAPAROUND_DANGER_PCT && probe.wraparoundAge >= target.thresholds.wraparoundAge)
+    return fault(`${xid}: needs a DBA now (VACUUM FREEZE, long transactions, replication slots)`);
+
+  // Warnings: worked on while the runbook has something to do, then left for people to look at.
+  const worthALook: string[] = [];
+  if (probe.longestIdleInTransactionSeconds >= target.thresholds.idleInTransactionSeconds) {
+    const text = `a session has been idle in transaction for ${seconds(probe.longestIdleInTransactionSeconds)}`;
+    if (probe.longestIdleInTransactionSeconds < policy.idleInTransactionAfterSeconds)
+      return warning(
+        `${text}: it will be terminated after ${seconds(policy.idleInTransactionAfterSeconds)}`,
+        'wait',
+      );
+    if (!fruitless.includes('remediate_idle_in_transaction'))
+      return warning(
+        `${text}: terminating it (policy: after ${seconds(policy.idleInTransactionAfterSeconds)})`,
+        'remediate_idle_in_transaction',
+      );
+    worthALook.push(`${text}; the policy allows terminating none of the sessions idle in transaction`);
   }
+  if (probe.wraparoundAge >= target.thresholds.wraparoundAge)
+    worthALook.push(`${xid}: plan a VACUUM FREEZE of the oldest tables`);
+  if (worthALook.length > 0) return warning(worthALook.join('; '), 'healthy');
+
+  const waiting =
+    probe.blockedSessions > 0
+      ? ` (${probe.blockedSessions} session(s) waiting on locks${lockWait === null ? '' : `, the longest for ${seconds(lockWait)}`}: under the ${seconds(lockThreshold)} threshold)`
+      : '';
   return {
     result: 'ok',
-    detail: 'no hanging queries, lock chains or long idle transactions',
+    detail: `no hanging queries, lock chains or long idle transactions${waiting}`,
     decision: 'healthy',
   };
 }

@@ -18,6 +18,7 @@ import type { Clock } from '../../shared/clock.ts';
 import { formatDuration } from '../../shared/duration.ts';
 import { describeError, ValidationError } from '../../shared/errors.ts';
 import { continuationName } from '../../shared/incident-names.ts';
+import { judgeLockWaits } from '../../shared/lock-waits.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { printable } from '../../shared/printable.ts';
 import type { IntegrityResult } from '../../shared/probe/integrity.ts';
@@ -49,7 +50,7 @@ import {
   string,
 } from '../../shared/validate.ts';
 import { describeStatus, gatherEvidence } from './evidence.ts';
-import { addAction, addFound, addTimeline, type Decision, type IncidentRecord } from './incident.ts';
+import { addAction, addFound, addTimeline, type Decision, type IncidentRecord, LIMITS } from './incident.ts';
 import {
   failedNotice,
   finalNotice,
@@ -292,6 +293,11 @@ function open(ctx: Context): IncidentRecord {
     waitSeconds: 0,
     paged: false,
   };
+  const { trigger } = input;
+  const crashes =
+    trigger.crashRestarts ?? (trigger.findings?.includes('crash_restart') ? [trigger.observedAt] : []);
+  if (crashes.length > 0) record.crashRestarts = [...crashes];
+  if (trigger.lockWaitsSeen) record.lockWaits = { ...trigger.lockWaitsSeen };
   addTimeline(record, record.openedAt, `opened by ${input.trigger.kind}: ${input.trigger.summary}`);
   compose(ctx, record, 'opened', openedNotice(input, record, ctx.executionArn));
   return record;
@@ -320,6 +326,7 @@ async function node(
     record.cycle += 1;
     record.steps = [];
     record.pressure = { active: false };
+    observeCycle(ctx, record, probe);
     try {
       instance = await describeStatus(target, deps);
     } catch (error) {
@@ -345,8 +352,19 @@ async function node(
     pressureEngaged: Boolean(record.pressureEngagedAt),
     ...(notAcceptingSeconds !== undefined ? { notAcceptingSeconds } : {}),
     ...(record.recovery ? { recovery: record.recovery } : {}),
+    crashRestarts: record.crashRestarts ?? [],
+    ...(record.lockWaitSeconds !== undefined ? { lockWaitSeconds: record.lockWaitSeconds } : {}),
+    fruitless: record.fruitless ?? [],
   });
-  record.steps.push({ node: name, result: outcome.result, detail: outcome.detail, at: iso(now) });
+  record.steps.push({
+    node: name,
+    result: outcome.result,
+    detail: outcome.detail,
+    at: iso(now),
+    ...(outcome.result === 'fault' || outcome.result === 'waiting'
+      ? { severity: outcome.severity ?? 'critical' }
+      : {}),
+  });
   record.decision = outcome.decision;
   if (outcome.pressure) record.pressure = outcome.pressure;
   if (name === 'pool') {
@@ -372,22 +390,79 @@ async function node(
 }
 
 /**
- * The clock: page once at the escalation time, stop at the maximum, otherwise wait `waitSeconds` —
- * in a new execution once this one has walked its share of cycles (shared/runbook/history.ts).
+ * Crash-restarts this long before the trigger's observation still belong to the incident: the crash
+ * happened between the last good probe and the first bad one, at most a cadence apart.
+ */
+const CRASH_ATTRIBUTION_SECONDS = 60;
+
+/** What the start of each cycle learns from the probe: crash-restarts that belong here, lock-wait ages. */
+function observeCycle(ctx: Context, record: IncidentRecord, probe: ProbeResult): void {
+  if (!probe.ok) {
+    delete record.lockWaitSeconds;
+    return;
+  }
+  const { trigger } = ctx.input;
+  // Background processes that started again under the same server since the last good probe (the
+  // monitor's, before the outage, or this incident's own): a crash-restart, the tracker's own rule.
+  const before = record.started ?? trigger.startedBefore;
+  const restarted =
+    before?.serverStartedAt === probe.serverStartedAt &&
+    before.backgroundStartedAt !== null &&
+    probe.backgroundStartedAt !== null &&
+    before.backgroundStartedAt !== probe.backgroundStartedAt
+      ? probe.backgroundStartedAt
+      : null;
+  record.started = { serverStartedAt: probe.serverStartedAt, backgroundStartedAt: probe.backgroundStartedAt };
+  // Without that memory, the snapshot's crash-restart time: an outage (or an RDS event, an alarm) may
+  // turn out to be one; an incident opened for a threshold counts only those while it is open.
+  const outage = trigger.kind !== 'manual' && (trigger.category !== undefined || trigger.kind !== 'probe');
+  const crashTrigger = trigger.findings?.includes('crash_restart') ?? false;
+  const from =
+    outage || crashTrigger
+      ? Date.parse(trigger.observedAt) - CRASH_ATTRIBUTION_SECONDS * 1_000
+      : Date.parse(record.openedAt);
+  const reported =
+    probe.crashRestartAt && Date.parse(probe.crashRestartAt) >= from ? probe.crashRestartAt : null;
+  const crashAt = restarted ?? reported;
+  const known = record.crashRestarts ?? [];
+  if (crashAt && !known.includes(crashAt)) {
+    record.crashRestarts = [...known, crashAt].slice(-LIMITS.crashRestarts);
+    const text = `the server crash-restarted at ${crashAt}: its background processes restarted and every session was reset`;
+    addFound(record, `crash-restart: ${text}`);
+    addTimeline(record, iso(ctx.now), text);
+  }
+  const locks = judgeLockWaits(record.lockWaits ?? {}, probe);
+  if (Object.keys(locks.memory).length > 0) record.lockWaits = locks.memory;
+  else delete record.lockWaits;
+  record.lockWaitSeconds = locks.longestSeconds;
+}
+
+/** A fault or a wait in the current walk that may page: a warning never does. */
+function hasCritical(record: IncidentRecord): boolean {
+  return record.steps.some(
+    (s) => (s.result === 'fault' || s.result === 'waiting') && (s.severity ?? 'critical') === 'critical',
+  );
+}
+
+/**
+ * The clock: page once at the escalation time if something critical is still wrong, stop at the
+ * maximum, otherwise wait `waitSeconds` — in a new execution once this one has walked its share of
+ * cycles (shared/runbook/history.ts).
  */
 function schedule(ctx: Context, record: IncidentRecord, waitSeconds: number): IncidentRecord {
   const { now } = ctx;
   const escalateAt = Date.parse(record.escalateAt);
   const endAt = Date.parse(record.endAt);
+  const critical = hasCritical(record);
   let decision: Decision;
   if (now >= endAt) decision = 'final';
-  else if (!record.paged && now >= escalateAt) decision = 'page';
+  else if (!record.paged && critical && now >= escalateAt) decision = 'page';
   else {
     const cyclesHere = record.cycle - (record.partStartCycle ?? 0);
     decision = cyclesHere >= RUNBOOK_HISTORY.cyclesPerExecution ? 'continue_as_new' : 'wait';
     // Wake up exactly at the escalation time or the end, if either comes before the next check.
     let wait = waitSeconds;
-    if (!record.paged) wait = Math.min(wait, (escalateAt - now) / 1_000);
+    if (!record.paged && critical && escalateAt > now) wait = Math.min(wait, (escalateAt - now) / 1_000);
     wait = Math.min(wait, (endAt - now) / 1_000);
     record.waitSeconds = Math.max(1, Math.ceil(wait));
     record.wakeAt = iso(now + record.waitSeconds * 1_000);
@@ -552,8 +627,11 @@ function recordRemediation(
       });
     }
   }
+  const decided = record.decision;
+  const others = (record.fruitless ?? []).filter((d) => d !== decided);
+  record.fruitless = acted > 0 ? others : [...others, decided];
   const last = record.actions[record.actions.length - 1];
-  if (last) addTimeline(record, last.at, last.summary);
+  if (last) addTimeline(record, iso(now), last.summary);
   ctx.deps.logger.info('remediation recorded', {
     incidentId: record.incidentId,
     kind,
@@ -758,7 +836,14 @@ async function resolve(
   record.status = 'resolved';
   record.resolvedAt = iso(now);
   record.decision = 'healthy';
-  addTimeline(record, record.resolvedAt, 'healthy again: every node of the runbook passed');
+  const warnings = record.steps.filter((s) => s.severity === 'warning').map((s) => s.node);
+  addTimeline(
+    record,
+    record.resolvedAt,
+    warnings.length > 0
+      ? `resolved: nothing left that pgwarden would act on or page for; still worth a look: ${warnings.join(', ')}`
+      : 'healthy again: every node of the runbook passed',
+  );
   if (target.rds && !record.evidence) record.evidence = await gatherEvidence(target, deps, now);
   const summary = integrity && 'ok' in integrity ? integrity : undefined;
   const notice = resolvedNotice(input, record, now, summary, ctx.executionArn);

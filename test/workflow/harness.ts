@@ -20,6 +20,7 @@ import {
   DEFAULT_THRESHOLDS,
   type RemediationPolicy,
   type Target,
+  type Thresholds,
 } from '../../shared/target.ts';
 import type { TestServer } from '../helpers/postgres.ts';
 import { SYNTHESIZED_FUNCTION_ARNS, synthesizedRunbookDefinition } from '../infra/definition.ts';
@@ -49,6 +50,7 @@ export interface Scenario {
   /** Credentials the monitor uses (the secret's content). */
   credentials: { username: string; password: string };
   remediation?: Partial<RemediationPolicy>;
+  thresholds?: Partial<Thresholds>;
   settings?: Partial<RunbookSettings>;
   trigger?: Partial<Trigger>;
   /** Things that happen at a given number of minutes after the incident opened. */
@@ -106,7 +108,7 @@ export async function runIncident(scenario: Scenario): Promise<Outcome> {
       tls: { mode: 'disable' },
     },
     rds: scenario.rdsResource ?? { instanceId: 'local-db' },
-    thresholds: DEFAULT_THRESHOLDS,
+    thresholds: { ...DEFAULT_THRESHOLDS, ...scenario.thresholds },
     remediation: { ...DEFAULT_REMEDIATION, ...scenario.remediation },
   };
   const openedAt = clock.now();

@@ -68,6 +68,7 @@ describe('incident runbook, executed locally from its definition', () => {
         server,
         credentials: monitor,
         remediation: { blockerIdleSeconds: 1 },
+        thresholds: { lockWaitSeconds: 1 },
         trigger: { findings: ['blocked_sessions'] },
       });
       expect(outcome.output.status).toBe('resolved');
@@ -96,7 +97,7 @@ describe('incident runbook, executed locally from its definition', () => {
     expect(pages).toHaveLength(1);
     expect(outcome.minuteOf(pages[0] as (typeof pages)[number])).toBe(20);
     const page = pages[0]?.message ?? '';
-    expect(page).toContain('SEVERITY: critical');
+    expect(page.split('\n')[0]).toMatch(/^Target: local-db \(.+\), critical: unhealthy for 20m/);
     expect(page).toMatch(/FAULT auth: auth_failed \(28P01\)/);
     expect(page).toContain('What was tried:');
     expect(page).toContain('What is still wrong:');

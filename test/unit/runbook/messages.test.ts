@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import type { IncidentRecord } from '../../../functions/runbook/incident.ts';
-import { failedNotice, pageNotice, publishInput } from '../../../functions/runbook/messages.ts';
+import { addAction, type IncidentRecord } from '../../../functions/runbook/incident.ts';
+import {
+  failedNotice,
+  pageNotice,
+  publishInput,
+  resolvedNotice,
+} from '../../../functions/runbook/messages.ts';
 import { registerSecret } from '../../../shared/redact.ts';
 import type { RunbookInput } from '../../../shared/runbook/types.ts';
 import { target } from './fixtures.ts';
@@ -56,7 +61,7 @@ const record: IncidentRecord = {
 };
 
 describe('runbook messages', () => {
-  it('pages with severity, target, what was found, tried and still wrong, and the links', () => {
+  it('pages with the target, the cause and what was tried on its first three lines, then the details', () => {
     const notice = pageNotice(
       input,
       record,
@@ -65,8 +70,13 @@ describe('runbook messages', () => {
     );
     expect(notice.topic).toBe('pages');
     expect(notice.subject).toBe('[pgwarden] CRITICAL orders unresolved after 20m: auth');
+    const [target, cause, tried] = notice.text.split('\n');
+    expect(target).toBe(
+      'Target: orders (mon@orders.abc.eu-west-1.rds.amazonaws.com:5432/orders), critical: unhealthy for 20m and pgwarden could not resolve it',
+    );
+    expect(cause).toBe('Cause: auth: auth_failed (28P01): password authentication failed for user "mon"');
+    expect(tried).toBe('Tried: nothing: no remediation applies, or the policy allowed none');
     for (const heading of [
-      'SEVERITY: critical',
       'What was found:',
       'What was tried:',
       'nothing was changed',
@@ -78,6 +88,77 @@ describe('runbook messages', () => {
     ]) {
       expect(notice.text).toContain(heading);
     }
+  });
+
+  it('collapses a repeated action into one line with a count and the time span', () => {
+    const stuck: IncidentRecord = structuredClone({ ...record, actions: [] });
+    for (let i = 0; i < 14; i++) {
+      addAction(stuck, {
+        at: new Date(Date.parse('2026-11-26T10:05:44Z') + i * 10_000).toISOString(),
+        kind: 'terminate_blockers',
+        ok: true,
+        summary: 'found no session the policy allows terminating',
+        count: 0,
+      });
+    }
+    expect(stuck.actions).toHaveLength(1);
+    const notice = pageNotice(input, stuck, Date.parse('2026-11-26T10:20:00Z'));
+    const line = 'found no session the policy allows terminating ×14, 10:05:44–10:07:54';
+    expect(notice.text.split('\n')[2]).toBe(`Tried: ${line}`);
+    expect(notice.text).toContain(`\n  ${line}\n`);
+  });
+
+  it('names a crash-restart as the cause, whichever trigger opened the incident', () => {
+    const outage = {
+      ...input,
+      trigger: {
+        kind: 'probe' as const,
+        summary: '3 consecutive probes failed: starting_up',
+        observedAt: '2026-11-26T10:00:01Z',
+        category: 'starting_up' as const,
+      },
+    };
+    const crashed: IncidentRecord = {
+      ...record,
+      crashRestarts: ['2026-11-26T10:00:02.000Z'],
+      steps: [record.steps[0] as IncidentRecord['steps'][number]],
+      found: ['crash-restart: the server crash-restarted at 2026-11-26T10:00:02.000Z'],
+    };
+    const resolved = resolvedNotice(outage, crashed, Date.parse('2026-11-26T10:00:30Z'), undefined);
+    expect(resolved.subject).toBe(
+      '[pgwarden] resolved: orders: crash-restart at 10:00:02; healthy again after 30s',
+    );
+    expect(resolved.text).toContain(
+      'Cause: crash-restart at 10:00:02: the background processes restarted and every session was reset',
+    );
+    const recurring = { ...crashed, crashRestarts: ['2026-11-26T10:00:02.000Z', '2026-11-26T10:04:00.000Z'] };
+    expect(pageNotice(outage, recurring, Date.parse('2026-11-26T10:20:00Z')).text.split('\n')[1]).toBe(
+      'Cause: crash-restarts ×2 (10:00:02, 10:04:00): the server keeps crashing, every session reset each time',
+    );
+  });
+
+  it('resolves with what is still worth a look when only warnings remain', () => {
+    const warned: IncidentRecord = {
+      ...record,
+      steps: [
+        {
+          node: 'queries',
+          result: 'fault',
+          severity: 'warning',
+          detail: 'a session has been idle in transaction for 12m; the policy allows terminating none',
+          at: '2026-11-26T10:12:00.000Z',
+        },
+      ],
+    };
+    const notice = resolvedNotice(input, warned, Date.parse('2026-11-26T10:12:00Z'), undefined);
+    expect(notice.subject).toBe(
+      '[pgwarden] resolved: orders: nothing left to act on after 12m; worth a look: queries',
+    );
+    expect(notice.text.split('\n').slice(0, 2)).toEqual([
+      'orders: nothing is left that pgwarden would act on or page for, after 12m. Still worth a look:',
+      '  - queries: a session has been idle in transaction for 12m; the policy allows terminating none',
+    ]);
+    expect(notice.data).toMatchObject({ worthALook: [{ node: 'queries' }] });
   });
 
   it('publishes text to email and a JSON document to machines, with filterable attributes', () => {

@@ -35,6 +35,23 @@ describe('runbook nodes', () => {
       ).toBe('wait');
     });
 
+    it('keeps waiting while crash-restarts recur, until the server stays up for 15 minutes', () => {
+      const available = { id: 'orders', kind: 'instance' as const, status: 'available' };
+      const crashes = ['2026-11-26T09:55:00.000Z', '2026-11-26T09:58:00.000Z'];
+      const recurring = evaluateNode('running', { ...base, instance: available, crashRestarts: crashes });
+      expect(recurring).toMatchObject({ result: 'fault', decision: 'wait' });
+      expect(recurring.detail).toContain('crash-restarted 2 times (09:55:00, 09:58:00): it keeps crashing');
+      const once = evaluateNode('running', { ...base, instance: available, crashRestarts: crashes.slice(1) });
+      expect(once).toMatchObject({ result: 'ok', decision: 'continue' });
+      const quiet = evaluateNode('running', {
+        ...base,
+        probe: snapshot({ checkedAt: '2026-11-26T10:13:00.000Z' }),
+        instance: available,
+        crashRestarts: crashes,
+      });
+      expect(quiet).toMatchObject({ result: 'ok', decision: 'continue' });
+    });
+
     it('without RDS, reads a refused loopback connection as a server that is not running', () => {
       const local = target({ rds: undefined, connection: { ...target().connection, host: '127.0.0.1' } });
       const outcome = evaluateNode('running', { ...base, target: local, probe: failure('unreachable') });
@@ -101,6 +118,23 @@ describe('runbook nodes', () => {
     });
   });
 
+  it('treats a busy pool as a warning and stops working on it once a pass found nothing to terminate', () => {
+    const busy = snapshot({ connections: { ...snapshot().connections, total: 85, utilizationPct: 87.6 } });
+    expect(evaluateNode('pool', { ...base, probe: busy })).toMatchObject({
+      decision: 'remediate_pool',
+      severity: 'warning',
+    });
+    expect(evaluateNode('pool', { ...base, probe: busy, fruitless: ['remediate_pool'] })).toMatchObject({
+      result: 'fault',
+      severity: 'warning',
+      decision: 'continue',
+    });
+    const full = snapshot({ connections: { ...snapshot().connections, total: 97, utilizationPct: 100 } });
+    const exhausted = evaluateNode('pool', { ...base, probe: full, fruitless: ['remediate_pool'] });
+    expect(exhausted).toMatchObject({ decision: 'remediate_pool', pressure: { active: true } });
+    expect(exhausted.severity).toBeUndefined();
+  });
+
   it.each([
     ['auth_failed', '28P01', 'rotated secret'],
     ['permission_denied', '42501', 'pg_monitor'],
@@ -112,11 +146,32 @@ describe('runbook nodes', () => {
   });
 
   describe('queries', () => {
-    it('terminates the head of a lock chain when allowed', () => {
-      const probe = snapshot({ blockedSessions: 3, blockingPids: [42] });
-      expect(evaluateNode('queries', { ...base, probe }).decision).toBe('remediate_blockers');
+    it('terminates the head of a lock chain whose wait passed the threshold, when allowed', () => {
+      const probe = snapshot({ blockedSessions: 3, blockingPids: [42], longestLockWaitSeconds: 75 });
+      expect(evaluateNode('queries', { ...base, probe })).toMatchObject({
+        decision: 'remediate_blockers',
+        result: 'fault',
+      });
+      expect(evaluateNode('queries', { ...base, probe }).severity).toBeUndefined();
       const off = target({ remediation: { ...DEFAULT_REMEDIATION, terminateBlockers: false } });
       expect(evaluateNode('queries', { ...base, target: off, probe }).decision).toBe('unresolved');
+    });
+
+    it('leaves lock waits under the threshold alone: ordinary contention', () => {
+      const probe = snapshot({ blockedSessions: 6, blockingPids: [42], longestLockWaitSeconds: 0.4 });
+      const outcome = evaluateNode('queries', { ...base, probe });
+      expect(outcome).toMatchObject({ result: 'ok', decision: 'healthy' });
+      expect(outcome.detail).toContain(
+        '6 session(s) waiting on locks, the longest for 400ms: under the 1m threshold',
+      );
+    });
+
+    it('judges lock waits the runbook dated itself when the server cannot (before PostgreSQL 14)', () => {
+      const probe = snapshot({ blockedSessions: 1, blockingPids: [42], longestLockWaitSeconds: null });
+      expect(evaluateNode('queries', { ...base, probe }).decision).toBe('healthy');
+      expect(evaluateNode('queries', { ...base, probe, lockWaitSeconds: 61 }).decision).toBe(
+        'remediate_blockers',
+      );
     });
 
     it('cancels long queries only when canceling is on and the query is old enough', () => {
@@ -128,24 +183,42 @@ describe('runbook nodes', () => {
       expect(evaluateNode('queries', { ...base, target: on(1_200), probe }).decision).toBe('wait');
     });
 
-    it('terminates a long idle transaction past the remediation threshold', () => {
+    it('terminates a long idle transaction past the remediation threshold, as a warning', () => {
+      const old = snapshot({ longestIdleInTransactionSeconds: 700 });
+      expect(evaluateNode('queries', { ...base, probe: old })).toMatchObject({
+        decision: 'remediate_idle_in_transaction',
+        severity: 'warning',
+      });
       expect(
-        evaluateNode('queries', { ...base, probe: snapshot({ longestIdleInTransactionSeconds: 700 }) })
-          .decision,
-      ).toBe('remediate_idle_in_transaction');
-      expect(
-        evaluateNode('queries', { ...base, probe: snapshot({ longestIdleInTransactionSeconds: 400 }) })
-          .decision,
-      ).toBe('wait');
+        evaluateNode('queries', { ...base, probe: snapshot({ longestIdleInTransactionSeconds: 400 }) }),
+      ).toMatchObject({ decision: 'wait', severity: 'warning' });
     });
 
-    it('escalates wraparound risk and an unexplained failure', () => {
-      expect(
-        evaluateNode('queries', {
-          ...base,
-          probe: snapshot({ wraparoundAge: 1_200_000_000, wraparoundPct: 55.9 }),
-        }).decision,
-      ).toBe('unresolved');
+    it('once terminating found nothing allowed, leaves a warning for people and lets the incident end', () => {
+      const outcome = evaluateNode('queries', {
+        ...base,
+        probe: snapshot({ longestIdleInTransactionSeconds: 700 }),
+        fruitless: ['remediate_idle_in_transaction'],
+      });
+      expect(outcome).toMatchObject({ result: 'fault', severity: 'warning', decision: 'healthy' });
+      expect(outcome.detail).toContain('the policy allows terminating none');
+    });
+
+    it('calls transaction-id age a warning, and critical from 90 % of the limit', () => {
+      const aging = evaluateNode('queries', {
+        ...base,
+        probe: snapshot({ wraparoundAge: 1_200_000_000, wraparoundPct: 55.9 }),
+      });
+      expect(aging).toMatchObject({ result: 'fault', severity: 'warning', decision: 'healthy' });
+      const danger = evaluateNode('queries', {
+        ...base,
+        probe: snapshot({ wraparoundAge: 1_950_000_000, wraparoundPct: 90.8 }),
+      });
+      expect(danger).toMatchObject({ result: 'fault', decision: 'unresolved' });
+      expect(danger.severity).toBeUndefined();
+    });
+
+    it('escalates an unexplained failure', () => {
       expect(evaluateNode('queries', { ...base, probe: failure('unknown') }).detail).toContain('escalate');
     });
 

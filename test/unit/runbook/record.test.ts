@@ -125,3 +125,137 @@ describe('runbook pool node across cycles', () => {
     expect(healthy.pressureEngagedAt).toBeUndefined();
   });
 });
+
+describe('runbook cycle observations', () => {
+  async function runningNode(
+    trigger: Record<string, unknown>,
+    probe: Record<string, unknown>,
+    incident = record(false),
+  ) {
+    const { snapshot } = await import('./fixtures.ts');
+    const state = {
+      incidentId: incident.incidentId,
+      target: target(),
+      trigger: { kind: 'probe', summary: 'test', observedAt: '2026-11-26T10:00:00Z', ...trigger },
+      settings: { escalateAfterSeconds: 1_200, recheckSeconds: 60, maxDurationSeconds: 14_400 },
+      incident,
+      probe: snapshot(probe),
+    };
+    return handleRunbook(
+      { action: 'node', node: 'running', state },
+      deps(new ManualClock('2026-11-26T10:01:00Z')),
+    );
+  }
+
+  it('names an outage a crash-restart when the background processes restarted under the same server', async () => {
+    // Within a second of the server's own start, the snapshot cannot call it a crash-restart by itself.
+    const started = '2026-11-26T09:59:59.000Z';
+    const out = await runningNode(
+      {
+        category: 'starting_up',
+        startedBefore: { serverStartedAt: started, backgroundStartedAt: started },
+      },
+      {
+        serverStartedAt: started,
+        backgroundStartedAt: '2026-11-26T09:59:59.600Z',
+        crashRestartAt: null,
+      },
+    );
+    expect(out.crashRestarts).toEqual(['2026-11-26T09:59:59.600Z']);
+    expect(out.found).toContain(
+      'crash-restart: the server crash-restarted at 2026-11-26T09:59:59.600Z: its background processes restarted and every session was reset',
+    );
+  });
+
+  it('counts for an incident opened by a threshold only the crash-restarts after it opened', async () => {
+    const before = await runningNode(
+      { findings: ['blocked_sessions'] },
+      { crashRestartAt: '2026-11-26T09:55:00.000Z', backgroundStartedAt: '2026-11-26T09:55:00.000Z' },
+    );
+    expect(before.crashRestarts).toBeUndefined();
+    const during = await runningNode(
+      { findings: ['blocked_sessions'] },
+      { crashRestartAt: '2026-11-26T10:00:30.000Z', backgroundStartedAt: '2026-11-26T10:00:30.000Z' },
+    );
+    expect(during.crashRestarts).toEqual(['2026-11-26T10:00:30.000Z']);
+  });
+
+  it('dates lock waits on servers before PostgreSQL 14 from when the monitor first saw them', async () => {
+    const key = '7@2026-11-26T09:58:00Z<42';
+    const trigger = {
+      kind: 'probe',
+      summary: 'a lock chain',
+      observedAt: '2026-11-26T09:59:50Z',
+      findings: ['blocked_sessions'],
+      lockWaitsSeen: { [key]: '2026-11-26T09:58:50.000Z' },
+    };
+    const opened = await handleRunbook(
+      {
+        action: 'open',
+        state: {
+          incidentId: 'pgw-orders-20261126-1',
+          target: target(),
+          trigger,
+          settings: { escalateAfterSeconds: 1_200, recheckSeconds: 60, maxDurationSeconds: 14_400 },
+        },
+      },
+      deps(new ManualClock('2026-11-26T10:00:00Z')),
+    );
+    expect(opened.lockWaits).toEqual({ [key]: '2026-11-26T09:58:50.000Z' });
+    const out = await runningNode(
+      trigger,
+      {
+        serverVersionNum: 130016,
+        blockedSessions: 1,
+        blockingPids: [42],
+        longestLockWaitSeconds: null,
+        lockWaits: [
+          { pid: 7, blockedBy: [42], waitingSeconds: null, statementStartedAt: '2026-11-26T09:58:00Z' },
+        ],
+      },
+      opened,
+    );
+    expect(out.lockWaitSeconds).toBe(70);
+    expect(out.lockWaits).toEqual({ [key]: '2026-11-26T09:58:50.000Z' });
+  });
+});
+
+describe('runbook escalation clock', () => {
+  async function evaluate(severity: 'critical' | 'warning') {
+    const incident: IncidentRecord = {
+      ...record(false),
+      decision: 'unresolved',
+      steps: [
+        {
+          node: 'queries',
+          result: 'fault',
+          detail: 'something',
+          at: '2026-11-26T10:20:00.000Z',
+          severity,
+        },
+      ],
+    };
+    const state = {
+      incidentId: incident.incidentId,
+      target: target(),
+      trigger: { kind: 'probe', summary: 'test', observedAt: '2026-11-26T10:00:00Z' },
+      settings: { escalateAfterSeconds: 1_200, recheckSeconds: 60, maxDurationSeconds: 14_400 },
+      incident,
+    };
+    return handleRunbook({ action: 'evaluate', state }, deps(new ManualClock('2026-11-26T10:21:00Z')));
+  }
+
+  it('pages past the escalation time only while something critical is wrong', async () => {
+    expect((await evaluate('critical')).decision).toBe('page');
+    const warned = await evaluate('warning');
+    expect(warned.decision).toBe('wait');
+    expect(warned.waitSeconds).toBe(60);
+  });
+});
+
+describe('runbook remediation record', () => {
+  it('marks a remedy that acted on nothing as fruitless, and clears it once a pass acts', async () => {
+    const empty = await recordWith(false);
+    expect(empty.fruitless).toEqual(['remediate_pool']);
+  });
+});
