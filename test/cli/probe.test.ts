@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { exhaustSlots } from '../../shared/local/faults.ts';
+import { buildLockChain, exhaustSlots } from '../../shared/local/faults.ts';
 import { runCli } from '../helpers/cli.ts';
 import { startTestServer, superuser, type TestServer } from '../helpers/postgres.ts';
 
@@ -55,6 +55,29 @@ describe('pgwarden probe', () => {
       },
     );
     expect(run.code).toBe(0);
+  });
+
+  it('judges a lock chain by how long it has waited: --lock-wait-after decides', async () => {
+    await server.admin('CREATE TABLE IF NOT EXISTS cli_probe_chain (id int PRIMARY KEY, v int)');
+    const chain = await buildLockChain(superuser(server), 1, 'cli_probe_chain');
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 1_200));
+      const patient = await runCli(['probe', '--url', server.url(), '--json']);
+      expect(patient.code).toBe(0);
+      const waiting = JSON.parse(patient.stdout);
+      expect(waiting).toMatchObject({ healthy: true, blockedSessions: 1, blockingPids: [chain.blockerPid] });
+      expect(waiting.longestLockWaitSeconds).toBeGreaterThanOrEqual(1);
+      const strict = await runCli(['probe', '--url', server.url(), '--json', '--lock-wait-after', '1s']);
+      expect(strict.code).toBe(1);
+      expect(JSON.parse(strict.stdout).findings).toEqual([
+        expect.objectContaining({ code: 'blocked_sessions', condition: 'lock_chain', severity: 'critical' }),
+      ]);
+      const text = await runCli(['probe', '--url', server.url(), '--lock-wait-after', '1s']);
+      expect(text.stdout).toMatch(/locks\s+1 blocked, chain head pid\(s\) \d+, the longest waiting \d+s/);
+      expect(text.stdout).toContain('!! critical: 1 session(s) blocked behind pid(s)');
+    } finally {
+      await chain.release();
+    }
   });
 
   it('exits 1 with the failure category when slots are exhausted', async () => {

@@ -437,6 +437,10 @@ describe('function events, fuzzed', async () => {
           ['state', 'target', 'thresholds', 'failuresBeforeOutage'],
           [0, 11, 1.5],
         ],
+        [
+          ['state', 'target', 'thresholds', 'lockWaitSeconds'],
+          [0, -1, '60s'],
+        ],
       ],
     };
 
@@ -747,7 +751,7 @@ describe('fleet config, fuzzed', () => {
         tls: 'verify-full',
         caFile: '/opt/rds-global-bundle.pem',
         rds: { instanceId: 'orders-prod', region: 'eu-west-1' },
-        thresholds: { utilizationPct: 80, longQuery: '5m', failuresBeforeOutage: 3 },
+        thresholds: { utilizationPct: 80, longQuery: '5m', lockWait: '90s', failuresBeforeOutage: 3 },
         remediation: {
           dryRun: false,
           idleAfter: '30m',
@@ -782,6 +786,7 @@ describe('fleet config, fuzzed', () => {
       [t('tls'), ['prefer', 'allow', 'true']],
       [t('thresholds', 'utilizationPct'), [0, 101]],
       [t('thresholds', 'longQuery'), ['soon', '5', '500ms']],
+      [t('thresholds', 'lockWait'), ['never', '60', '100ms']],
       [t('remediation', 'idleAfter'), ['1s', '31d', 'never']],
       [t('remediation', 'maxPerRun'), [0, 1_001]],
       [t('rds', 'region'), ['Europe']],

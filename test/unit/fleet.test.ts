@@ -16,7 +16,7 @@ const document: FleetDocument = {
       database: 'orders',
       auth: { iam: true },
       rds: { instanceId: 'orders' },
-      thresholds: { longQuery: '2m' },
+      thresholds: { longQuery: '2m', lockWait: '90s' },
     },
     {
       id: 'billing',
@@ -34,6 +34,8 @@ describe('fleet', () => {
     const fleet = fleetFromEnvironment(env, 'monitor');
     const [orders, billing] = fleet.targets;
     expect(orders?.thresholds.longQuerySeconds).toBe(120);
+    expect(orders?.thresholds.lockWaitSeconds).toBe(90);
+    expect(billing?.thresholds.lockWaitSeconds).toBe(60);
     expect(orders?.remediation.idleAfterSeconds).toBe(2_700);
     expect(orders?.remediation.pressure).toEqual({ utilizationPct: 95, idleAfterSeconds: 20 });
     expect(orders?.connection.auth).toEqual({ kind: 'iam', region: 'eu-west-1' });

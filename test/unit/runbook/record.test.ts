@@ -259,3 +259,31 @@ describe('runbook remediation record', () => {
     expect(empty.fruitless).toEqual(['remediate_pool']);
   });
 });
+
+describe('runbook payloads from before thresholds.lockWait', () => {
+  it('judges lock waits by the default 60 s when the incident was opened without the setting', async () => {
+    const { snapshot } = await import('./fixtures.ts');
+    const { lockWaitSeconds: _, ...older } = target().thresholds;
+    const state = {
+      incidentId: 'pgw-orders-20261126-1',
+      target: { ...target(), thresholds: older },
+      trigger: { kind: 'probe', summary: 'blocked', observedAt: '2026-11-26T10:00:00Z' },
+      settings: { escalateAfterSeconds: 1_200, recheckSeconds: 60, maxDurationSeconds: 14_400 },
+      incident: record(false),
+    };
+    const judge = (wait: number) =>
+      handleRunbook(
+        {
+          action: 'node',
+          node: 'queries',
+          state: {
+            ...state,
+            probe: snapshot({ blockedSessions: 1, blockingPids: [42], longestLockWaitSeconds: wait }),
+          },
+        },
+        deps(new ManualClock('2026-11-26T10:01:00Z')),
+      );
+    expect((await judge(59)).decision).toBe('healthy');
+    expect((await judge(61)).decision).toBe('remediate_blockers');
+  });
+});
