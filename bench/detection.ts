@@ -1,13 +1,15 @@
 /**
  * Section 2: from a fault injected into a real PostgreSQL to the monitor's first unhealthy verdict.
  * The monitor is the production core (`runMonitor`) with its default settings and a direct probe; faults
- * land at a random offset within the cadence. Trials of one fault run on several servers at once.
+ * land at a random offset within the cadence. Trials of one fault run on several servers at once. A
+ * fault that is one only past a threshold (a lock held past `thresholds.lockWait`) is timed from the
+ * moment it crosses it.
  */
 import { DEFAULT_MONITOR_SETTINGS, type MonitorState, runMonitor } from '../functions/monitor/monitor.ts';
 import type { Status } from '../functions/monitor/tracker.ts';
 import { systemClock } from '../shared/clock.ts';
 import type { EmbeddedServer } from '../shared/local/embedded.ts';
-import { exhaustSlots } from '../shared/local/faults.ts';
+import { buildLockChain, exhaustSlots } from '../shared/local/faults.ts';
 import { silentLogger } from '../shared/logger.ts';
 import type { MetricSink } from '../shared/metrics.ts';
 import { probe } from '../shared/probe/probe.ts';
@@ -30,13 +32,28 @@ import {
 } from './support.ts';
 
 const SECTION = 'detection';
-const FAULTS = ['crash', 'stop', 'exhaustion'] as const;
+const FAULTS = ['crash', 'stop', 'exhaustion', 'password', 'lock'] as const;
 type Fault = (typeof FAULTS)[number];
+/** Faults measured only at the default cadence: each trial of a lock first waits out the threshold. */
+const MAIN_CADENCE_ONLY: ReadonlySet<Fault> = new Set(['lock']);
+/** The advisory lock the abandoned transaction holds (`buildLockChain`). */
+const CHAIN_LOCK = 'bench_chain';
 
 const FAULT_TEXT: Record<Fault, string> = {
   crash: 'kill -9 of one backend (`server.crashBackend()`): PostgreSQL resets every session',
   stop: 'server stopped (`server.stop()`, fast shutdown)',
   exhaustion: 'every application slot taken by idle sessions (`exhaustSlots` as an ordinary role)',
+  password: "the monitor role's password changed (`ALTER ROLE ... PASSWORD`): every probe fails with 28P01",
+  lock: `an abandoned transaction (idle in transaction, holding a lock) with a session queued behind it (\`buildLockChain\`), timed from the moment the wait passes \`thresholds.lockWait\` (${DEFAULT_THRESHOLDS.lockWaitSeconds} s)`,
+};
+
+/** How long a fault must last before it is one: detection is timed from then. */
+const ARMED_AFTER_MS: Record<Fault, number> = {
+  crash: 0,
+  stop: 0,
+  exhaustion: 0,
+  password: 0,
+  lock: DEFAULT_THRESHOLDS.lockWaitSeconds * 1_000,
 };
 
 /** Bad observations in a row before an unhealthy verdict, by fault (the tracker's rules). */
@@ -47,6 +64,8 @@ const OBSERVATIONS: Record<Fault, { k: number; why: string }> = {
     k: DEFAULT_THRESHOLDS.breachesBeforeIncident,
     why: 'breachesBeforeIncident (the monitor role still gets in on a reserved slot)',
   },
+  password: { k: DEFAULT_THRESHOLDS.failuresBeforeOutage, why: 'failuresBeforeOutage' },
+  lock: { k: DEFAULT_THRESHOLDS.breachesBeforeIncident, why: 'breachesBeforeIncident' },
 };
 
 const noMetrics: MetricSink = {
@@ -58,6 +77,9 @@ interface Observation {
   at: number;
   status: Status;
 }
+
+const AT_MAIN_CADENCE = (fault: Fault, cadenceMs: number) =>
+  !MAIN_CADENCE_ONLY.has(fault) || cadenceMs === DEFAULT_MONITOR_SETTINGS.cadenceMs;
 
 /** One server with its own monitor. */
 class Lane {
@@ -76,7 +98,8 @@ class Lane {
   static async start(): Promise<Lane> {
     const server = await startBenchServer({ maxConnections: 20, settings: { reserved_connections: 3 } });
     try {
-      return new Lane(server, await createRoles(server));
+      const roles = await createRoles(server);
+      return new Lane(server, roles);
     } catch (error) {
       await server.release();
       throw error;
@@ -183,11 +206,32 @@ async function trial(lane: Lane, fault: Fault, cadenceMs: number, random: () => 
       release = () => flood.release();
       break;
     }
+    case 'password': {
+      const { user, password } = lane.roles.monitor;
+      await lane.server.admin(
+        `ALTER ROLE ${user} PASSWORD 'bench-wrong-${Math.random().toString(36).slice(2)}'`,
+      );
+      release = async () => {
+        await lane.server.admin(`ALTER ROLE ${user} PASSWORD '${password}'`);
+      };
+      break;
+    }
+    case 'lock': {
+      const chain = await buildLockChain(lane.roles.app, 1, CHAIN_LOCK);
+      release = () => chain.release();
+      break;
+    }
   }
   try {
-    const verdict = await lane.waitFor('unhealthy', injectedAt, cadenceMs * 2 + 30_000);
-    if (!verdict) throw new Error(`${fault}: no unhealthy verdict within ${seconds(cadenceMs * 2 + 30_000)}`);
-    return { fault, cadenceMs, offsetMs, latencyMs: verdict.at - injectedAt };
+    const armedAt = injectedAt + ARMED_AFTER_MS[fault];
+    const budgetMs = ARMED_AFTER_MS[fault] + cadenceMs * 2 + 30_000;
+    const verdict = await lane.waitFor('unhealthy', injectedAt, budgetMs);
+    if (!verdict) throw new Error(`${fault}: no unhealthy verdict within ${seconds(budgetMs)}`);
+    if (verdict.at < armedAt)
+      throw new Error(
+        `${fault}: unhealthy ${seconds(armedAt - verdict.at)} before the threshold was reached`,
+      );
+    return { fault, cadenceMs, offsetMs, latencyMs: verdict.at - armedAt };
   } finally {
     await release();
   }
@@ -249,12 +293,13 @@ export async function detection(options: BenchOptions, _measured: Measured): Pro
   try {
     for (let i = 0; i < laneCount; i++) lanes.push(await Lane.start());
     for (const { cadenceMs, trials: n } of plan) {
-      for (const fault of FAULTS) {
+      for (const fault of FAULTS.filter((f) => AT_MAIN_CADENCE(f, cadenceMs))) {
+        const trialsOf = fault === 'lock' ? Math.min(n, options.quick ? 3 : 10) : n;
         progress(
           SECTION,
-          `${fault} at a ${seconds(cadenceMs, 0)} cadence: ${n} trials on ${lanes.length} servers`,
+          `${fault} at a ${seconds(cadenceMs, 0)} cadence: ${trialsOf} trials on ${lanes.length} servers`,
         );
-        const results = await runFault(lanes, fault, cadenceMs, n, random);
+        const results = await runFault(lanes, fault, cadenceMs, trialsOf, random);
         trials.push(...results);
         const latencies = results.map((t) => t.latencyMs);
         progress(
@@ -295,7 +340,7 @@ function report(
       `Each trial waits for a healthy verdict, waits a random offset in [0, cadence) from it — the verdict follows a scheduled probe, so the fault lands at a uniform phase of the cadence — ` +
       'injects the fault and measures until the first unhealthy verdict, then undoes the fault. ' +
       `The trials of a fault run concurrently on ${laneCount} embedded servers (max_connections 20, reserved_connections 3), ${laneCount} at a time, each with its own monitor; ` +
-      'latency is measured from the moment the injection started.',
+      'latency is measured from the moment the injection started (for the lock, from the moment its wait passed the threshold).',
     '',
     ...FAULTS.map(
       (f) =>
@@ -309,7 +354,7 @@ function report(
     ...table(
       ['fault', 'cadence', 'trials', 'median', 'mean', 'p95', 'max', 'expected mean', 'expected p95'],
       cadences.flatMap((cadenceMs) =>
-        FAULTS.map((fault) => {
+        FAULTS.filter((f) => AT_MAIN_CADENCE(f, cadenceMs)).map((fault) => {
           const latencies = of(fault, cadenceMs);
           const e = expected(fault, cadenceMs);
           return [

@@ -1,12 +1,13 @@
 /**
  * pgwarden benchmarks: probe cost against check_postgres, detection latency, time to remediate, Lambda
- * packages and cold starts, one monitor run over 100 targets, the monthly cost per database, and what
- * a hostile server costs a probe.
+ * packages and cold starts, one monitor run over 100 targets, the monthly cost per database, what a
+ * hostile server costs a probe, and whether healthy but busy databases stay quiet.
  * Prints progress and a summary table, and writes bench/results.md. Not part of `npm test`.
  *
  *   npm run bench                                   # everything (about 10 minutes)
  *   npm run bench -- --quick                        # fewer trials: a smoke run
  *   npm run bench -- --only probe,cost              # some sections
+ *   npm run bench -- --only detection,quiet         # real faults detected, healthy loads quiet
  *   npm run bench -- --out /tmp/results.md --seed 7
  */
 import { writeFile } from 'node:fs/promises';
@@ -16,6 +17,7 @@ import { cost } from './cost.ts';
 import { detection } from './detection.ts';
 import { hostile } from './hostile.ts';
 import { probeCost } from './probe-cost.ts';
+import { quiet } from './quiet.ts';
 import { remediation } from './remediation.ts';
 import { scale } from './scale.ts';
 import {
@@ -34,7 +36,7 @@ import {
 } from './support.ts';
 
 const USAGE =
-  'usage: npm run bench -- [--only probe,detection,remediation,bundles,scale,cost,hostile] [--quick] [--seed N] [--out FILE]\n';
+  'usage: npm run bench -- [--only probe,detection,remediation,bundles,scale,cost,hostile,quiet] [--quick] [--seed N] [--out FILE]\n';
 
 function option(name: string): string | undefined {
   const at = process.argv.indexOf(`--${name}`);
@@ -82,6 +84,7 @@ const RUNNERS: Record<SectionId, (options: BenchOptions, measured: Measured) => 
   scale,
   cost,
   hostile,
+  quiet,
 };
 
 const TITLES: Record<SectionId, string> = {
@@ -92,6 +95,7 @@ const TITLES: Record<SectionId, string> = {
   scale: '5. Scale: 100 targets in one monitor',
   cost: '6. Cost per monitored database',
   hostile: '7. A hostile server',
+  quiet: '8. Quiet under a healthy, busy load',
 };
 
 function pad(text: string, width: number): string {

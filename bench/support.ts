@@ -40,7 +40,16 @@ export interface SectionResult {
   detail: string[];
 }
 
-export const SECTIONS = ['probe', 'detection', 'remediation', 'bundles', 'scale', 'cost', 'hostile'] as const;
+export const SECTIONS = [
+  'probe',
+  'detection',
+  'remediation',
+  'bundles',
+  'scale',
+  'cost',
+  'hostile',
+  'quiet',
+] as const;
 export type SectionId = (typeof SECTIONS)[number];
 
 /** Figures one section measures and the cost model reuses (it measures them itself when absent). */
