@@ -5,7 +5,7 @@
  */
 import { explainCategory } from './classify.ts';
 import { formatDuration } from './duration.ts';
-import type { ProbeResult } from './probe/probe.ts';
+import type { ConnectionCounts, ProbeResult } from './probe/probe.ts';
 import type { Thresholds } from './target.ts';
 
 export type FindingCode =
@@ -82,7 +82,7 @@ export const SEVERITY_TABLE: Readonly<Record<Condition, SeverityRule>> = {
   pool_exhausted: {
     code: 'pool_pressure',
     severity: 'critical',
-    when: 'the pool exhausted: every usable slot taken, or 53300 (2 observations)',
+    when: 'the pool exhausted: every usable slot taken but at most one (which a probe may be holding), or 53300 (2 observations)',
     metrics: '`ConnectionUtilization`',
     notice: INCIDENT_NOTICE,
     incident: true,
@@ -91,7 +91,7 @@ export const SEVERITY_TABLE: Readonly<Record<Condition, SeverityRule>> = {
   pool_busy: {
     code: 'pool_pressure',
     severity: 'warning',
-    when: 'utilization ≥ `thresholds.utilizationPct` (80 %) of usable slots, below 100 %',
+    when: 'utilization ≥ `thresholds.utilizationPct` (80 %) of usable slots, more than one slot free',
     metrics: '`ConnectionUtilization`',
     notice: 'the `utilization-high` alarm after 5 minutes, which also opens an incident',
     incident: false,
@@ -191,6 +191,14 @@ function finding(condition: Condition, message: string): Finding {
   return { code: rule.code, condition, severity: rule.severity, message };
 }
 
+/**
+ * Every usable slot taken, or all but one. A slot counted free may be held for a moment by a probe or
+ * any other short connection when applications are refused: a pool full but one is exhausted.
+ */
+export function poolExhausted(c: Pick<ConnectionCounts, 'total' | 'usable'>): boolean {
+  return c.total >= c.usable - 1;
+}
+
 /** The rule a finding follows. */
 export function ruleOf(f: Pick<Finding, 'condition'>): SeverityRule {
   return SEVERITY_TABLE[f.condition];
@@ -215,7 +223,7 @@ export function assess(result: ProbeResult, thresholds: Thresholds, context: Ass
   if (c.utilizationPct >= thresholds.utilizationPct) {
     findings.push(
       finding(
-        c.utilizationPct >= 100 ? 'pool_exhausted' : 'pool_busy',
+        poolExhausted(c) ? 'pool_exhausted' : 'pool_busy',
         `connection utilization ${c.utilizationPct}% of ${c.usable} usable slots (threshold ${thresholds.utilizationPct}%): ${c.idle} idle, ${c.idleInTransaction} idle in transaction, ${c.active} active`,
       ),
     );

@@ -81,7 +81,8 @@ function repeated(entry: ActionRecord | TimelineEntry, text: string): string {
   return `${text} ×${times}, ${clockTime(entry.at)}–${clockTime(entry.lastAt ?? entry.at)}`;
 }
 
-function actionText(a: ActionRecord): string {
+/** One action as people read it; a repeated one as "summary ×14, 12:53:44–12:55:58". */
+export function actionText(a: ActionRecord): string {
   return repeated(a, `${a.ok ? '' : '(failed) '}${a.summary}`);
 }
 
@@ -363,10 +364,13 @@ export function finalNotice(
   now: number,
   executionArn?: string,
 ): Notice {
+  const critical = record.steps.some(
+    (s) => (s.result === 'fault' || s.result === 'waiting') && s.severity !== 'warning',
+  );
   return {
     kind: 'final',
     topic: record.paged ? 'pages' : 'notifications',
-    severity: 'critical',
+    severity: critical ? 'critical' : 'warning',
     subject: subject(
       `[pgwarden] still unresolved: ${input.target.id} after ${elapsed(record, now)}; pgwarden stops verifying`,
     ),

@@ -4,7 +4,12 @@
  */
 import { explainCategory, type FailureCategory } from '../../shared/classify.ts';
 import { formatDuration } from '../../shared/duration.ts';
-import { RECENT_RESTART_SECONDS, type Severity, WRAPAROUND_DANGER_PCT } from '../../shared/health.ts';
+import {
+  poolExhausted,
+  RECENT_RESTART_SECONDS,
+  type Severity,
+  WRAPAROUND_DANGER_PCT,
+} from '../../shared/health.ts';
 import type { ProbeResult } from '../../shared/probe/probe.ts';
 import type { RunbookNode } from '../../shared/runbook/definition.ts';
 import type { Target } from '../../shared/target.ts';
@@ -82,12 +87,15 @@ const clock = (iso: string) => iso.slice(11, 19);
 /** Crash-restarts that keep coming: the incident stays open until the server stays up long enough. */
 function recurringCrash({ probe, crashRestarts = [] }: NodeInput): NodeOutcome | undefined {
   const latest = crashRestarts[crashRestarts.length - 1];
-  if (crashRestarts.length < 2 || !latest) return undefined;
+  if (!latest) return undefined;
+  const window = RECENT_RESTART_SECONDS * 1_000;
+  const recent = crashRestarts.filter((at) => Date.parse(latest) - Date.parse(at) <= window);
+  if (recent.length < 2) return undefined;
   // The server's clock, which dated the crash-restarts.
   const upFor = probe.ok ? (Date.parse(probe.checkedAt) - Date.parse(latest)) / 1_000 : 0;
   if (upFor >= RECENT_RESTART_SECONDS) return undefined;
   return fault(
-    `the server crash-restarted ${crashRestarts.length} times (${crashRestarts.map(clock).join(', ')}): it keeps crashing; waiting until it stays up for ${seconds(RECENT_RESTART_SECONDS)} (up ${seconds(upFor)})`,
+    `the server crash-restarted ${recent.length} times (${recent.map(clock).join(', ')}): it keeps crashing; waiting until it stays up for ${seconds(RECENT_RESTART_SECONDS)} (up ${seconds(upFor)})`,
     'wait',
   );
 }
@@ -240,8 +248,8 @@ function pool({ target, probe, pressureEngaged, fruitless = [] }: NodeInput): No
   if (c.utilizationPct < target.thresholds.utilizationPct)
     return ok(`${c.total} of ${c.usable} usable slots in use (${c.utilizationPct}%)`);
   const state = `${c.total} of ${c.usable} usable slots in use (${c.utilizationPct}% ≥ ${target.thresholds.utilizationPct}%): ${c.idle} idle, ${c.idleInTransaction} idle in transaction, ${c.active} active`;
-  // Below 100 % the pool is busy, not exhausted: a warning, worked on while terminating helps.
-  const exhausted = c.utilizationPct >= 100;
+  // With more than one slot free the pool is busy, not exhausted: a warning, worked on while terminating helps.
+  const exhausted = poolExhausted(c);
   if (!exhausted && fruitless.includes('remediate_pool'))
     return warning(`${state}; the last pass found no session the policy allows terminating`, 'continue');
   const active = c.utilizationPct >= pressureAt || Boolean(pressureEngaged);

@@ -137,15 +137,27 @@ describe('monitor against a real PostgreSQL', () => {
     }
   });
 
-  it('calls a busy pool below 100 % degraded and opens nothing for it', async () => {
-    // 16 slots, 3 for superusers and 3 reserved: 10 usable, 9 taken is 90 %.
-    const idle = await openIdleSessions(app, 9);
+  it('calls a busy pool with slots to spare degraded and opens nothing for it', async () => {
+    // 16 slots, 3 for superusers and 3 reserved: 10 usable, 8 taken is 80 %.
+    const idle = await openIdleSessions(app, 8);
     try {
       const h = harness();
       const report = await h.run([monitorTarget], 1_200);
       expect(report.targets[0]?.status).toBe('degraded');
       expect(report.targets[0]?.findings).toEqual(['pool_pressure']);
       expect(h.opened).toEqual([]);
+    } finally {
+      await idle.release();
+    }
+  });
+
+  it('calls a pool full but one slot exhausted: the slot may be a probe holding it while applications are refused', async () => {
+    const idle = await openIdleSessions(app, 9);
+    try {
+      const h = harness();
+      await h.run([monitorTarget], 1_200);
+      expect(h.opened).toHaveLength(1);
+      expect(h.opened[0]?.trigger).toMatchObject({ findings: ['pool_pressure'], severity: 'critical' });
     } finally {
       await idle.release();
     }

@@ -59,12 +59,20 @@ describe('assess', () => {
     expect(conditions(failure('too_many_connections', '53300'))).toEqual([['pool_exhausted', 'critical']]);
   });
 
-  it('tells a busy pool (a warning) from an exhausted one (critical)', () => {
-    const at = (utilizationPct: number) =>
-      snapshot({ connections: { ...snapshot().connections, utilizationPct } });
-    expect(conditions(at(79.9))).toEqual([]);
+  it('tells a busy pool (a warning) from an exhausted one, full or full but one slot (critical)', () => {
+    const at = (total: number) =>
+      snapshot({
+        connections: {
+          ...snapshot().connections,
+          total,
+          utilizationPct: Math.round((total / 97) * 1_000) / 10,
+        },
+      });
+    expect(conditions(at(77))).toEqual([]);
     expect(conditions(at(85))).toEqual([['pool_busy', 'warning']]);
-    expect(conditions(at(100))).toEqual([['pool_exhausted', 'critical']]);
+    expect(conditions(at(95))).toEqual([['pool_busy', 'warning']]);
+    expect(conditions(at(96))).toEqual([['pool_exhausted', 'critical']]);
+    expect(conditions(at(97))).toEqual([['pool_exhausted', 'critical']]);
   });
 
   it('judges lock waits by how long they last, from the snapshot or from what the monitor remembers', () => {

@@ -96,6 +96,7 @@ describe('incident severity: what pages and what resolves, against a real Postgr
       expect(outcome.output.paged).toBe(false);
       expect(outcome.pages).toEqual([]);
       expect(kinds(outcome.notifications)).toEqual(['opened', 'final']);
+      expect(outcome.notifications[1]?.attributes['pgwarden.severity']).toBe('warning');
       expect(outcome.minuteOf(outcome.notifications[1] as Outcome['published'][number])).toBe(30);
     } finally {
       await held.release();
@@ -170,12 +171,13 @@ describe('incident severity: what pages and what resolves, against a real Postgr
   });
 
   it('resolves an incident for a busy pool once terminating finds nothing, without a page', async () => {
-    // 14 slots, 3 for superusers, 3 reserved: 8 usable; 7 in use is 87.5 %, busy but not exhausted.
-    const idle = await openIdleSessions(app, 7);
+    // 14 slots, 3 for superusers, 3 reserved: 8 usable; 6 in use is 75 %, busy (over 70 %) but two slots free.
+    const idle = await openIdleSessions(app, 6);
     try {
       const outcome = await runIncident({
         server,
         credentials: monitor,
+        thresholds: { utilizationPct: 70 },
         trigger: { kind: 'alarm', summary: 'pgwarden-local-db-utilization-high is in ALARM' },
       });
       expect(outcome.output.status).toBe('resolved');

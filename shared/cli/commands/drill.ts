@@ -1,3 +1,4 @@
+import { actionText } from '../../../functions/runbook/messages.ts';
 import { requestDrill } from '../../local/control.ts';
 import { DRILL_LIMITS, DRILL_SUMMARY, DRILLS } from '../../local/drills.ts';
 import { preparePrivateDir } from '../../local/home.ts';
@@ -62,7 +63,7 @@ export function printDrillReport(io: Io, report: DrillReport, style: Style): voi
     lines.push(
       'done:',
       ...(report.record.actions.length
-        ? report.record.actions.map((a) => `  - ${printable(a.summary)}`)
+        ? report.record.actions.map((a) => `  - ${printable(actionText(a))}`)
         : ['  - nothing']),
     );
   }

@@ -1,5 +1,6 @@
 import { StartExecutionCommand } from '@aws-sdk/client-sfn';
 import type { IncidentRecord, Step } from '../../../functions/runbook/incident.ts';
+import { actionText } from '../../../functions/runbook/messages.ts';
 import { type Clock, systemClock } from '../../clock.ts';
 import { LocalCloudWatch, LocalRds, LocalSecretsManager, LocalSns } from '../../local/aws.ts';
 import { outcomeOf } from '../../local/system.ts';
@@ -157,9 +158,7 @@ export async function runRunbook(argv: string[], io: Io, clock: Clock = systemCl
       '',
       `incident ${incidentId}: ${verdict}${execution.status === 'FAILED' ? ` (the runbook failed: ${printable(String(execution.error))})` : ''}`,
       'actions:',
-      ...(report.actions.length
-        ? report.actions.map((a) => `  ${a.at.slice(11, 19)} ${printable(a.summary)}`)
-        : ['  none']),
+      ...(report.actions.length ? report.actions.map((a) => `  ${printable(actionText(a))}`) : ['  none']),
       'messages:',
       ...report.pages.map((p) => `  [${p.topic}] ${p.subject}`),
     ];

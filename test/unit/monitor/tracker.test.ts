@@ -91,7 +91,7 @@ describe('tracker', () => {
     });
   });
 
-  it('keeps a busy pool below 100 % a warning that opens no incident', () => {
+  it('keeps a busy pool with slots to spare a warning that opens no incident', () => {
     const state = newTrackerState();
     const crowded = (s: number) =>
       healthy(s, { connections: { ...healthy(0).connections, total: 90, idle: 88, utilizationPct: 92.8 } });

@@ -42,6 +42,12 @@ describe('runbook nodes', () => {
       expect(recurring).toMatchObject({ result: 'fault', decision: 'wait' });
       expect(recurring.detail).toContain('crash-restarted 2 times (09:55:00, 09:58:00): it keeps crashing');
       const once = evaluateNode('running', { ...base, instance: available, crashRestarts: crashes.slice(1) });
+      const apart = evaluateNode('running', {
+        ...base,
+        instance: available,
+        crashRestarts: ['2026-11-26T07:00:00.000Z', crashes[1] as string],
+      });
+      expect(apart).toMatchObject({ result: 'ok', decision: 'continue' });
       expect(once).toMatchObject({ result: 'ok', decision: 'continue' });
       const quiet = evaluateNode('running', {
         ...base,
