@@ -164,7 +164,19 @@ describe('runbook clock and the hand-over', () => {
   });
 
   it('pages before handing over, and ends at the maximum duration rather than hand over', async () => {
-    expect((await evaluate(record(max, { paged: false }))).decision).toBe('page');
+    // Only something critical pages (shared/health.ts): here, the database refusing the monitor.
+    const critical = {
+      paged: false,
+      steps: [
+        {
+          node: 'auth' as const,
+          result: 'fault' as const,
+          detail: 'auth_failed',
+          at: '2026-11-26T11:00:00.000Z',
+        },
+      ],
+    };
+    expect((await evaluate(record(max, critical))).decision).toBe('page');
     expect((await evaluate(record(max), '2026-11-26T14:00:00Z')).decision).toBe('final');
   });
 });
