@@ -20,6 +20,12 @@ const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*):([^@/?#\s]*)@/gi;
 const MALFORMED_URL_CREDENTIALS =
   /\b([a-z][a-z0-9+.-]*(?::\/|\/\/)[^\s:/?#@"'<>]*|postgres(?:ql)?:[^\s:/?#@"'<>]*):([^\s"'<>]*)@/gi;
 /**
+ * `scheme://user:password` cut short before its `@host`: what follows the colon is no port (not all
+ * digits), so it may be a password. Nothing may follow it but the end of the token.
+ */
+const HOSTLESS_URL_CREDENTIALS =
+  /\b([a-z][a-z0-9+.-]*:\/\/[^\s:/?#@"'<>]*):(?!\d+(?:[\s/?#"'<>]|$))([^\s/?#@"'<>]+)(?=[\s/?#"'<>]|$)/gi;
+/**
  * `user:password@host` with no scheme, starting a token. The password holds no `:`, `/` or brackets,
  * which keeps log prefixes such as `UTC:10.0.1.4(5544):app@orders` (RDS's `%t:%r:%u@%d`) intact.
  */
@@ -42,6 +48,7 @@ export function redact(text: string): string {
   let out = text
     .replace(URL_CREDENTIALS, `$1:${MASK}@`)
     .replace(MALFORMED_URL_CREDENTIALS, `$1:${MASK}@`)
+    .replace(HOSTLESS_URL_CREDENTIALS, `$1:${MASK}`)
     .replace(BARE_CREDENTIALS, `$1$2:${MASK}@`)
     .replace(KEY_VALUE, `$1$2$3${MASK}$3`)
     .replace(JSON_KEY_VALUE, `$1${MASK}"`)
