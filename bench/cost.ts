@@ -8,11 +8,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { App } from 'aws-cdk-lib';
 import type { MonitorReport } from '../functions/monitor/monitor.ts';
-import { summarize } from '../functions/monitor/schedule.ts';
+import { summarize } from '../functions/monitor/summary.ts';
 import { parseConfig } from '../infra/config.ts';
 import { PgWardenStack } from '../infra/pgwarden-stack.ts';
 import { parseDuration } from '../shared/duration.ts';
-import { openIdleSessions } from '../shared/local/faults.ts';
 import { createConsoleLogger, silentLogger } from '../shared/logger.ts';
 import {
   emfRecord,
@@ -26,6 +25,7 @@ import {
 import { type HealthSnapshot, probe } from '../shared/probe/probe.ts';
 import { remediate } from '../shared/remediation/remediate.ts';
 import { DEFAULT_REMEDIATION } from '../shared/target.ts';
+import { openIdleSessions } from '../test/helpers/faults.ts';
 import { HOURS_PER_MONTH, PRICES, type Price, SECONDS_PER_MONTH } from './prices.ts';
 import { measureIncident } from './remediation.ts';
 import {

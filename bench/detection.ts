@@ -5,11 +5,12 @@
  * fault that is one only past a threshold (a lock held past `thresholds.lockWait`) is timed from the
  * moment it crosses it.
  */
+
+import type { EmbeddedServer } from '../cli/local/embedded.ts';
+import { buildLockChain, exhaustSlots } from '../cli/local/faults.ts';
 import { DEFAULT_MONITOR_SETTINGS, type MonitorState, runMonitor } from '../functions/monitor/monitor.ts';
 import type { Status } from '../functions/monitor/tracker.ts';
 import { systemClock } from '../shared/clock.ts';
-import type { EmbeddedServer } from '../shared/local/embedded.ts';
-import { buildLockChain, exhaustSlots } from '../shared/local/faults.ts';
 import { silentLogger } from '../shared/logger.ts';
 import type { MetricSink } from '../shared/metrics.ts';
 import { probe } from '../shared/probe/probe.ts';

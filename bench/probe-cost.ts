@@ -4,11 +4,12 @@
  * against the same server, through the same counting proxy.
  */
 
-import type { EmbeddedServer } from '../shared/local/embedded.ts';
-import { type FaultHandle, openIdleSessions } from '../shared/local/faults.ts';
+import type { EmbeddedServer } from '../cli/local/embedded.ts';
+import type { FaultHandle } from '../cli/local/faults.ts';
 import { silentLogger } from '../shared/logger.ts';
 import { type HealthSnapshot, probe } from '../shared/probe/probe.ts';
 import { SNAPSHOT_SQL } from '../shared/probe/snapshot-sql.ts';
+import { openIdleSessions } from '../test/helpers/faults.ts';
 import { CHECK_POSTGRES_ACTIONS, type CheckPostgresRun, runCheckPostgres } from './check-postgres.ts';
 import { CountingProxy, emptyTally, type Tally } from './proxy.ts';
 import {
@@ -210,15 +211,11 @@ export async function probeCost(options: BenchOptions, measured: Measured): Prom
         progress(SECTION, 'timing the pgwarden probe CLI as a fresh process (3 runs)');
         const url = `postgres://${monitor.user}@127.0.0.1:${server.port}/postgres?sslmode=disable`;
         for (let i = 0; i < 3; i++) {
-          const result = await run(
-            process.execPath,
-            ['shared/cli/bin.mjs', 'probe', '--url', url, '--json'],
-            {
-              cwd: ROOT,
-              env: { ...process.env, PGPASSWORD: monitor.password },
-              timeoutMs: 30_000,
-            },
-          );
+          const result = await run(process.execPath, ['cli/bin.mjs', 'probe', '--url', url, '--json'], {
+            cwd: ROOT,
+            env: { ...process.env, PGPASSWORD: monitor.password },
+            timeoutMs: 30_000,
+          });
           if (result.code !== 0 && result.code !== 1) throw new Error(`pgwarden probe CLI: ${result.stderr}`);
           cliWall.push(result.wallMs);
         }

@@ -10,14 +10,14 @@ import { existsSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { EmbeddedServer } from '../cli/local/embedded.ts';
+import type { FaultTarget } from '../cli/local/faults.ts';
+import { type LocalSettings, LocalSystem, type SystemEvent } from '../cli/local/system.ts';
 import { DEFAULT_MONITOR_SETTINGS } from '../functions/monitor/monitor.ts';
-import type { IncidentRecord } from '../functions/runbook/incident.ts';
 import { type DbSession, openSession } from '../shared/db.ts';
-import type { EmbeddedServer } from '../shared/local/embedded.ts';
-import type { FaultTarget } from '../shared/local/faults.ts';
-import { type LocalSettings, LocalSystem, type SystemEvent } from '../shared/local/system.ts';
 import { silentLogger } from '../shared/logger.ts';
 import { probe } from '../shared/probe/probe.ts';
+import type { IncidentRecord } from '../shared/runbook/record.ts';
 import { DEFAULT_RUNBOOK_SETTINGS } from '../shared/runbook/types.ts';
 import { DEFAULT_REMEDIATION, DEFAULT_THRESHOLDS, type Thresholds } from '../shared/target.ts';
 import {

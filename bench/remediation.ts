@@ -7,11 +7,11 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { FaultTarget } from '../cli/local/faults.ts';
+import { exhaustSlots } from '../cli/local/faults.ts';
+import { LOCAL_PROFILE, type LocalSettings, LocalSystem, type SystemEvent } from '../cli/local/system.ts';
 import { DEFAULT_MONITOR_SETTINGS } from '../functions/monitor/monitor.ts';
 import { openSession } from '../shared/db.ts';
-import type { FaultTarget } from '../shared/local/faults.ts';
-import { exhaustSlots } from '../shared/local/faults.ts';
-import { LOCAL_PROFILE, type LocalSettings, LocalSystem, type SystemEvent } from '../shared/local/system.ts';
 import { silentLogger } from '../shared/logger.ts';
 import { RUNBOOK_PLACEHOLDERS, runbookDefinition } from '../shared/runbook/definition.ts';
 import { DEFAULT_RUNBOOK_SETTINGS } from '../shared/runbook/types.ts';

@@ -8,13 +8,9 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism, cpus, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { type EmbeddedOptions, type EmbeddedServer, startEmbeddedPostgres } from '../cli/local/embedded.ts';
+import type { FaultTarget } from '../cli/local/faults.ts';
 import type { ResolvedCredentials } from '../shared/credentials.ts';
-import {
-  type EmbeddedOptions,
-  type EmbeddedServer,
-  startEmbeddedPostgres,
-} from '../shared/local/embedded.ts';
-import type { FaultTarget } from '../shared/local/faults.ts';
 
 /** The repository root. */
 export const ROOT = fileURLToPath(new URL('../', import.meta.url));

@@ -17,11 +17,12 @@ import {
 } from '../../shared/lambda.ts';
 import { CloudWatchSink } from '../../shared/metrics.ts';
 import { runbookEnvironment, runbookSettingsFrom } from '../../shared/runbook/settings.ts';
+import { parseScheduleEvent } from '../../shared/schedule-event.ts';
 import { duration, number, string, withDefault } from '../../shared/validate.ts';
 import { acquireLease, LEASE_CLOCK_MARGIN_MS } from './lease.ts';
 import { DEFAULT_MONITOR_SETTINGS, type MonitorState, runMonitor } from './monitor.ts';
 import { probeViaLambda } from './probe-client.ts';
-import { parseScheduleEvent, summarize } from './schedule.ts';
+import { summarize } from './summary.ts';
 
 const logger = createLambdaLogger('monitor');
 const env = parseEnvironment(

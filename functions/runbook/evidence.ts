@@ -15,9 +15,8 @@ import {
 import { describeError } from '../../shared/errors.ts';
 import { printable } from '../../shared/printable.ts';
 import { redact } from '../../shared/redact.ts';
+import type { Evidence, InstanceStatus } from '../../shared/runbook/record.ts';
 import type { Target } from '../../shared/target.ts';
-import type { Evidence } from './incident.ts';
-import type { InstanceStatus } from './nodes.ts';
 
 export interface AwsDeps {
   rds: Pick<RDSClient, 'send'>;

@@ -9,9 +9,16 @@ import { formatDuration } from '../../shared/duration.ts';
 import { printable, printableDeep } from '../../shared/printable.ts';
 import type { IntegrityResult } from '../../shared/probe/integrity.ts';
 import { redact, redactDeep } from '../../shared/redact.ts';
+import type {
+  ActionRecord,
+  Evidence,
+  IncidentRecord,
+  Recovery,
+  Step,
+  TimelineEntry,
+} from '../../shared/runbook/record.ts';
 import type { RunbookInput } from '../../shared/runbook/types.ts';
-import type { ActionRecord, Evidence, IncidentRecord, Step, TimelineEntry } from './incident.ts';
-import { RECOVERY_WORDS, type Recovery } from './recovery.ts';
+import { RECOVERY_WORDS } from './recovery.ts';
 
 export type NoticeKind = 'opened' | 'recovery' | 'page' | 'resolved' | 'final' | 'runbook_failed';
 export type Topic = 'pages' | 'notifications';

@@ -12,28 +12,9 @@ import {
 } from '../../shared/health.ts';
 import type { ProbeResult } from '../../shared/probe/probe.ts';
 import type { RunbookNode } from '../../shared/runbook/definition.ts';
+import type { Decision, InstanceStatus, NodeOutcome, Recovery } from '../../shared/runbook/record.ts';
 import type { Target } from '../../shared/target.ts';
-import type { Decision, StepResult } from './incident.ts';
-import { notAccepting, type Recovery, recoveryOutcome } from './recovery.ts';
-
-export interface NodeOutcome {
-  result: StepResult;
-  detail: string;
-  decision: Decision;
-  /** For a fault or a wait (critical unless it says otherwise): only critical ones keep an incident open to its page. */
-  severity?: Severity;
-  /** Pool pressure, for the remediation the pool node asks for. */
-  pressure?: { active: boolean; reason?: string };
-}
-
-/** What RDS says about the instance or cluster (undefined when the target is not on RDS). */
-export interface InstanceStatus {
-  id: string;
-  kind: 'instance' | 'cluster';
-  status: string;
-  /** A cluster's readers: the instances a failover can promote. */
-  readers?: number;
-}
+import { notAccepting, recoveryOutcome } from './recovery.ts';
 
 export interface NodeInput {
   target: Target;

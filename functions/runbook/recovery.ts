@@ -11,25 +11,11 @@
  */
 import { formatDuration } from '../../shared/duration.ts';
 import type { ProbeResult } from '../../shared/probe/probe.ts';
+import type { InstanceStatus, NodeOutcome, Recovery, RecoveryKind } from '../../shared/runbook/record.ts';
 import type { Target } from '../../shared/target.ts';
-import type { InstanceStatus, NodeOutcome } from './nodes.ts';
 
 /** How long PostgreSQL must have refused connections before the runbook acts: the runbook's response time. */
 export const RECOVER_AFTER_SECONDS = 600;
-
-export type RecoveryKind = 'reboot_instance' | 'failover_cluster';
-
-/** The reboot or failover of an incident, as the incident record keeps it. */
-export interface Recovery {
-  kind: RecoveryKind;
-  /** RDS's identifier of the instance or cluster. */
-  id: string;
-  /** What was wrong, as the announcement said. */
-  reason: string;
-  announcedAt: string;
-  /** When RDS accepted the request; absent when it was not sent or RDS refused it. */
-  requestedAt?: string;
-}
 
 /** How the runbook names an action in messages. */
 export const RECOVERY_WORDS: Record<

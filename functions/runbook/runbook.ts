@@ -27,6 +27,16 @@ import type { RemediationResult } from '../../shared/remediation/remediate.ts';
 import { type OutboxSlot, RUNBOOK_NODES, type RunbookNode } from '../../shared/runbook/definition.ts';
 import { RUNBOOK_HISTORY } from '../../shared/runbook/history.ts';
 import {
+  addAction,
+  addFound,
+  addTimeline,
+  type Decision,
+  type IncidentRecord,
+  type InstanceStatus,
+  LIMITS,
+  type RecoveryKind,
+} from '../../shared/runbook/record.ts';
+import {
   DEFAULT_RUNBOOK_SETTINGS,
   type RunbookInput,
   type RunbookSettings,
@@ -50,7 +60,6 @@ import {
   string,
 } from '../../shared/validate.ts';
 import { describeStatus, gatherEvidence } from './evidence.ts';
-import { addAction, addFound, addTimeline, type Decision, type IncidentRecord, LIMITS } from './incident.ts';
 import {
   failedNotice,
   finalNotice,
@@ -61,8 +70,8 @@ import {
   recoveryNotice,
   resolvedNotice,
 } from './messages.ts';
-import { evaluateNode, type InstanceStatus } from './nodes.ts';
-import { notAccepting, RECOVERY_WORDS, type RecoveryKind, recoveryFor } from './recovery.ts';
+import { evaluateNode } from './nodes.ts';
+import { notAccepting, RECOVERY_WORDS, recoveryFor } from './recovery.ts';
 
 export const RUNBOOK_ACTIONS = [
   'open',

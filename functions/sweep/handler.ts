@@ -5,8 +5,8 @@ import { targetSource } from '../../shared/discovery.ts';
 import { fleetFromEnvironment } from '../../shared/fleet.ts';
 import { invokeFunction } from '../../shared/invoke.ts';
 import { coreLogger, createLambdaLogger, lambdaHandler, parseEnvironment } from '../../shared/lambda.ts';
+import { parseScheduleEvent } from '../../shared/schedule-event.ts';
 import { number, string, withDefault } from '../../shared/validate.ts';
-import { parseScheduleEvent } from '../monitor/schedule.ts';
 import { sweepAll } from './sweep.ts';
 
 const logger = createLambdaLogger('sweep');

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildLockChain, exhaustSlots } from '../../shared/local/faults.ts';
+import { buildLockChain, exhaustSlots } from '../../cli/local/faults.ts';
 import { runCli } from '../helpers/cli.ts';
 import { startTestServer, superuser, type TestServer } from '../helpers/postgres.ts';
 

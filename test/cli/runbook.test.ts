@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildLockChain } from '../../shared/local/faults.ts';
+import { buildLockChain } from '../../cli/local/faults.ts';
 import { runCli } from '../helpers/cli.ts';
 import { createMonitorRole, startTestServer, type TestServer } from '../helpers/postgres.ts';
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openIdleSessions } from '../../shared/local/faults.ts';
 import { runCli } from '../helpers/cli.ts';
+import { openIdleSessions } from '../helpers/faults.ts';
 import { startTestServer, type TestServer } from '../helpers/postgres.ts';
 
 const APP = { user: 'app', password: 'app-pw-123' };

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-export const BIN = fileURLToPath(new URL('../../shared/cli/bin.mjs', import.meta.url));
+export const BIN = fileURLToPath(new URL('../../cli/bin.mjs', import.meta.url));
 
 export interface CliRun {
   code: number | null;

@@ -5,7 +5,7 @@
  * (moto answers a gzip-compressed request with a 500).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { freePort } from '../../shared/local/embedded.ts';
+import { freePort } from '../../cli/local/embedded.ts';
 
 export interface Moto {
   readonly endpoint: string;

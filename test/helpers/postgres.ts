@@ -3,14 +3,15 @@
  * (isolated counts, free to stop or crash it). PGWARDEN_TEST_PG_MAJOR picks the major (17 default,
  * 15 also installed); TEST_DATABASE_URL points the read-only checks at an existing server instead.
  */
-import { parseDatabaseUrl } from '../../shared/connection.ts';
-import type { ResolvedCredentials } from '../../shared/credentials.ts';
+
 import {
   type EmbeddedOptions,
   type EmbeddedServer,
   startEmbeddedPostgres,
-} from '../../shared/local/embedded.ts';
-import type { FaultTarget } from '../../shared/local/faults.ts';
+} from '../../cli/local/embedded.ts';
+import type { FaultTarget } from '../../cli/local/faults.ts';
+import { parseDatabaseUrl } from '../../shared/connection.ts';
+import type { ResolvedCredentials } from '../../shared/credentials.ts';
 
 export const SUPPORTED_MAJORS = [15, 17] as const;
 export type Major = (typeof SUPPORTED_MAJORS)[number];

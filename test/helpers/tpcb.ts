@@ -4,8 +4,9 @@
  * every client queues for the same row, so a probe finds sessions waiting on row locks for a few
  * milliseconds, all the time, on a perfectly healthy database.
  */
+
+import type { FaultTarget } from '../../cli/local/faults.ts';
 import { type DbSession, openSession } from '../../shared/db.ts';
-import type { FaultTarget } from '../../shared/local/faults.ts';
 import { silentLogger } from '../../shared/logger.ts';
 
 export interface LoadResult {

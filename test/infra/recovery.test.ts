@@ -10,12 +10,12 @@ import {
   RebootDBInstanceCommand,
 } from '@aws-sdk/client-rds';
 import { describe, expect, it } from 'vitest';
-import type { IncidentRecord } from '../../functions/runbook/incident.ts';
 import { recoveryFor } from '../../functions/runbook/recovery.ts';
 import { handleRunbook } from '../../functions/runbook/runbook.ts';
-import { ManualClock } from '../../shared/clock.ts';
 import { silentLogger } from '../../shared/logger.ts';
+import type { IncidentRecord } from '../../shared/runbook/record.ts';
 import type { Target } from '../../shared/target.ts';
+import { ManualClock } from '../helpers/clock.ts';
 import { exampleConfig, grantsOf, type Json, synth } from './synth.ts';
 
 const ACTIONS = ['rds:RebootDBInstance', 'rds:FailoverDBCluster'];

@@ -9,7 +9,7 @@ import {
 } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { LocalStepFunctions } from '../../shared/local/step-functions.ts';
+import { LocalStepFunctions } from '../../cli/local/step-functions.ts';
 import { coldStart, lambdaContext } from '../helpers/lambda.ts';
 import { fakeLeaseTable, LEASE_TABLE } from '../helpers/lease-table.ts';
 import { startTestServer, type TestServer } from '../helpers/postgres.ts';

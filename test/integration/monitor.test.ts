@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildLockChain, exhaustSlots, type FaultTarget } from '../../cli/local/faults.ts';
 import {
   DEFAULT_MONITOR_SETTINGS,
   type MonitorDeps,
@@ -8,13 +9,6 @@ import {
 import { systemClock } from '../../shared/clock.ts';
 import type { ConnectionSpec } from '../../shared/connection.ts';
 import type { OpenOutcome } from '../../shared/incidents.ts';
-import {
-  buildLockChain,
-  exhaustSlots,
-  type FaultTarget,
-  openIdleSessions,
-  silentListener,
-} from '../../shared/local/faults.ts';
 import { silentLogger } from '../../shared/logger.ts';
 import { METRICS, MemorySink } from '../../shared/metrics.ts';
 import { type ProbeResult, probe } from '../../shared/probe/probe.ts';
@@ -25,6 +19,7 @@ import {
   type Target,
   type Thresholds,
 } from '../../shared/target.ts';
+import { openIdleSessions, silentListener } from '../helpers/faults.ts';
 import { createMonitorRole, startTestServer, type TestServer } from '../helpers/postgres.ts';
 import { prepareTpcb, startTpcb } from '../helpers/tpcb.ts';
 

@@ -1,18 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../cli/local/embedded.ts';
+import { buildLockChain, exhaustSlots, holdIdleInTransaction, runLongQuery } from '../../cli/local/faults.ts';
 import { classifyError } from '../../shared/classify.ts';
 import type { ConnectionSpec } from '../../shared/connection.ts';
 import { openSession } from '../../shared/db.ts';
-import { freePort } from '../../shared/local/embedded.ts';
-import {
-  buildLockChain,
-  exhaustSlots,
-  holdIdleInTransaction,
-  openIdleSessions,
-  runLongQuery,
-  silentListener,
-} from '../../shared/local/faults.ts';
 import { silentLogger } from '../../shared/logger.ts';
 import { type ProbeResult, probe } from '../../shared/probe/probe.ts';
+import { openIdleSessions, silentListener } from '../helpers/faults.ts';
 import {
   defaultMajor,
   secondMajor,

@@ -1,7 +1,7 @@
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { buildLockChain, type FaultHandle, type FaultTarget } from '../../shared/local/faults.ts';
+import { buildLockChain, type FaultHandle, type FaultTarget } from '../../cli/local/faults.ts';
 import type { RemediationResult } from '../../shared/remediation/remediate.ts';
 import { DEFAULT_REMEDIATION } from '../../shared/target.ts';
 import { captureOutput, lambdaContext } from '../helpers/lambda.ts';

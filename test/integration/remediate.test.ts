@@ -1,16 +1,15 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { ConnectionSpec } from '../../shared/connection.ts';
-import { type DbSession, openSession } from '../../shared/db.ts';
-import { freePort } from '../../shared/local/embedded.ts';
+import { freePort } from '../../cli/local/embedded.ts';
 import {
   buildLockChain,
   exhaustSlots,
   type FaultHandle,
   type FaultTarget,
   holdIdleInTransaction,
-  openIdleSessions,
   runLongQuery,
-} from '../../shared/local/faults.ts';
+} from '../../cli/local/faults.ts';
+import type { ConnectionSpec } from '../../shared/connection.ts';
+import { type DbSession, openSession } from '../../shared/db.ts';
 import { type Logger, silentLogger } from '../../shared/logger.ts';
 import type { RemediationAction } from '../../shared/remediation/policy.ts';
 import {
@@ -22,6 +21,7 @@ import {
 } from '../../shared/remediation/remediate.ts';
 import { TERMINATE_SQL } from '../../shared/remediation/sessions-sql.ts';
 import { DEFAULT_REMEDIATION, type RemediationPolicy } from '../../shared/target.ts';
+import { openIdleSessions } from '../helpers/faults.ts';
 import {
   createMonitorRole,
   startTestServer,

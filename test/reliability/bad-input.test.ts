@@ -6,20 +6,20 @@
  */
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseScheduleEvent } from '../../functions/monitor/schedule.ts';
 import { handleProbe } from '../../functions/probe/probe.ts';
 import { handleIntake, type IntakeDeps } from '../../functions/rds-events/intake.ts';
 import { handleRemediate } from '../../functions/remediate/remediate.ts';
 import { handleRunbook, type RunbookDeps } from '../../functions/runbook/runbook.ts';
-import { ManualClock } from '../../shared/clock.ts';
 import { parseDatabaseUrl, TLS_MODES } from '../../shared/connection.ts';
 import { parseDuration } from '../../shared/duration.ts';
 import { ConfigError, ValidationError } from '../../shared/errors.ts';
 import { fleetFromEnvironment, parseFleet } from '../../shared/fleet.ts';
 import { silentLogger } from '../../shared/logger.ts';
 import type { MetricSink } from '../../shared/metrics.ts';
+import { parseScheduleEvent } from '../../shared/schedule-event.ts';
 import { DEFAULT_REMEDIATION, DEFAULT_THRESHOLDS, type Target } from '../../shared/target.ts';
 import { duration, parse } from '../../shared/validate.ts';
+import { ManualClock } from '../helpers/clock.ts';
 import { countingListener } from '../helpers/listener.ts';
 
 type Path = ReadonlyArray<string | number>;

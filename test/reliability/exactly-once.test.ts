@@ -6,18 +6,18 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LocalCloudWatch, LocalRds, LocalSecretsManager, LocalSns } from '../../cli/local/aws.ts';
+import type { LocalStepFunctions } from '../../cli/local/step-functions.ts';
+import { createLocalWorkflow, LOCAL_STATE_MACHINE } from '../../cli/local/workflow.ts';
 import { DEFAULT_MONITOR_SETTINGS, runMonitor } from '../../functions/monitor/monitor.ts';
 import { handleIntake, type IntakeDeps, type IntakeResult } from '../../functions/rds-events/intake.ts';
-import { ManualClock } from '../../shared/clock.ts';
 import { type OpenOutcome, openIncident } from '../../shared/incidents.ts';
-import { LocalCloudWatch, LocalRds, LocalSecretsManager, LocalSns } from '../../shared/local/aws.ts';
-import type { LocalStepFunctions } from '../../shared/local/step-functions.ts';
-import { createLocalWorkflow, LOCAL_STATE_MACHINE } from '../../shared/local/workflow.ts';
 import { silentLogger } from '../../shared/logger.ts';
 import { MemorySink } from '../../shared/metrics.ts';
 import { probe } from '../../shared/probe/probe.ts';
 import type { RunbookSettings, Trigger } from '../../shared/runbook/types.ts';
 import { DEFAULT_REMEDIATION, DEFAULT_THRESHOLDS, type Target } from '../../shared/target.ts';
+import { ManualClock } from '../helpers/clock.ts';
 import { createMonitorRole, startTestServer, type TestServer } from '../helpers/postgres.ts';
 
 const MINUTE = 60_000;

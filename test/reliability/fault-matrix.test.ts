@@ -3,15 +3,16 @@ import { join } from 'node:path';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { freePort } from '../../cli/local/embedded.ts';
+import { exhaustSlots } from '../../cli/local/faults.ts';
 import { sweepAll } from '../../functions/sweep/sweep.ts';
 import { FAILURE_CATEGORIES } from '../../shared/classify.ts';
 import { type DbSession, openSession } from '../../shared/db.ts';
-import { freePort } from '../../shared/local/embedded.ts';
-import { exhaustSlots, openIdleSessions, silentListener } from '../../shared/local/faults.ts';
 import { type Logger, silentLogger } from '../../shared/logger.ts';
 import type { ProbeResult } from '../../shared/probe/probe.ts';
 import { type RemediationResult, remediate } from '../../shared/remediation/remediate.ts';
 import { DEFAULT_REMEDIATION, type Target } from '../../shared/target.ts';
+import { openIdleSessions, silentListener } from '../helpers/faults.ts';
 import { captureOutput, coldStart, lambdaContext } from '../helpers/lambda.ts';
 import {
   createMonitorRole,

@@ -11,15 +11,16 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { buildLockChain, type FaultHandle } from '../../cli/local/faults.ts';
 import { handleRemediate } from '../../functions/remediate/remediate.ts';
-import type { IncidentRecord } from '../../functions/runbook/incident.ts';
 import { bindTarget } from '../../shared/binding.ts';
-import { buildLockChain, type FaultHandle, openIdleSessions } from '../../shared/local/faults.ts';
 import { silentLogger } from '../../shared/logger.ts';
 import type { ProbeResult } from '../../shared/probe/probe.ts';
 import type { RemediationResult } from '../../shared/remediation/remediate.ts';
+import type { IncidentRecord } from '../../shared/runbook/record.ts';
 import { DEFAULT_REMEDIATION, DEFAULT_THRESHOLDS, type Target } from '../../shared/target.ts';
 import { type FakePostgres, messages, startFakePostgres, welcome } from '../helpers/fake-postgres.ts';
+import { openIdleSessions } from '../helpers/faults.ts';
 import { captureOutput, coldStart, type LambdaHandler, lambdaContext } from '../helpers/lambda.ts';
 import { createMonitorRole, startTestServer, type TestServer } from '../helpers/postgres.ts';
 

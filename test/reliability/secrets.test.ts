@@ -14,12 +14,12 @@ import {
 } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { LocalStepFunctions } from '../../cli/local/step-functions.ts';
 import { classifyError } from '../../shared/classify.ts';
 import { parseDatabaseUrl } from '../../shared/connection.ts';
 import { type DbSession, openSession, tlsOptions } from '../../shared/db.ts';
 import { ValidationError } from '../../shared/errors.ts';
 import { parseFleet } from '../../shared/fleet.ts';
-import { LocalStepFunctions } from '../../shared/local/step-functions.ts';
 import { createConsoleLogger, silentLogger } from '../../shared/logger.ts';
 import { probe } from '../../shared/probe/probe.ts';
 import { redact } from '../../shared/redact.ts';

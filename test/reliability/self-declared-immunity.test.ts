@@ -6,16 +6,17 @@
  * entry PostgreSQL could never report is refused up front instead of silently protecting nothing.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { FaultHandle, FaultTarget } from '../../cli/local/faults.ts';
 import { remediateEventSchema } from '../../functions/remediate/remediate.ts';
 import type { ConnectionSpec } from '../../shared/connection.ts';
 import { ConfigError, ValidationError } from '../../shared/errors.ts';
 import { parseFleet } from '../../shared/fleet.ts';
-import { type FaultHandle, type FaultTarget, openIdleSessions } from '../../shared/local/faults.ts';
 import { silentLogger } from '../../shared/logger.ts';
 import { type RemediationSuccess, remediate } from '../../shared/remediation/remediate.ts';
 import { DEFAULT_REMEDIATION } from '../../shared/target.ts';
 import { parse } from '../../shared/validate.ts';
 import { runCli } from '../helpers/cli.ts';
+import { openIdleSessions } from '../helpers/faults.ts';
 import { createMonitorRole, startTestServer, type TestServer } from '../helpers/postgres.ts';
 
 describe('sessions that declare themselves immune', () => {

@@ -11,10 +11,7 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { seededRandom, sleep } from '../../bench/support.ts';
-import { DEFAULT_MONITOR_SETTINGS, type MonitorState, runMonitor } from '../../functions/monitor/monitor.ts';
-import { newTrackerState, observe, type Status } from '../../functions/monitor/tracker.ts';
-import { systemClock } from '../../shared/clock.ts';
-import { startEmbeddedPostgres } from '../../shared/local/embedded.ts';
+import { startEmbeddedPostgres } from '../../cli/local/embedded.ts';
 import {
   buildLockChain,
   exhaustSlots,
@@ -22,7 +19,10 @@ import {
   type FaultTarget,
   holdIdleInTransaction,
   runLongQuery,
-} from '../../shared/local/faults.ts';
+} from '../../cli/local/faults.ts';
+import { DEFAULT_MONITOR_SETTINGS, type MonitorState, runMonitor } from '../../functions/monitor/monitor.ts';
+import { newTrackerState, observe, type Status } from '../../functions/monitor/tracker.ts';
+import { systemClock } from '../../shared/clock.ts';
 import { silentLogger } from '../../shared/logger.ts';
 import type { MetricSink, Sample } from '../../shared/metrics.ts';
 import { type ProbeResult, probe } from '../../shared/probe/probe.ts';

@@ -1,9 +1,9 @@
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { ManualClock } from '../../shared/clock.ts';
 import type { ConnectionSpec } from '../../shared/connection.ts';
 import { resolveCredentials, secretRegion, secretsClientsByRegion } from '../../shared/credentials.ts';
+import { ManualClock } from '../helpers/clock.ts';
 
 const secretsMock = mockClient(SecretsManagerClient);
 afterAll(() => secretsMock.restore());

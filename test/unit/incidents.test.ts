@@ -1,6 +1,6 @@
 import { DescribeExecutionCommand, ListExecutionsCommand, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ManualClock } from '../../shared/clock.ts';
+import { LocalStepFunctions } from '../../cli/local/step-functions.ts';
 import {
   continuationName,
   incidentIdOf,
@@ -8,11 +8,11 @@ import {
   openIncident,
   partOf,
 } from '../../shared/incidents.ts';
-import { LocalStepFunctions } from '../../shared/local/step-functions.ts';
 import { silentLogger } from '../../shared/logger.ts';
 import type { Trigger } from '../../shared/runbook/types.ts';
 import { DEFAULT_RUNBOOK_SETTINGS } from '../../shared/runbook/types.ts';
 import type { Target } from '../../shared/target.ts';
+import { ManualClock } from '../helpers/clock.ts';
 import { testTarget } from '../helpers/targets.ts';
 
 const HOLD = 'arn:aws:lambda:eu-west-1:123456789012:function:hold';

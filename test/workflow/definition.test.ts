@@ -1,6 +1,6 @@
 import aslValidator from 'asl-validator';
 import { describe, expect, it } from 'vitest';
-import { LOCAL_FUNCTIONS, substitute } from '../../shared/local/workflow.ts';
+import { LOCAL_FUNCTIONS, substitute } from '../../cli/local/workflow.ts';
 import {
   NOT_PUBLISHED,
   RUNBOOK_NODES,

@@ -3,16 +3,16 @@
  * real PostgreSQL, AWS faked at the SDK boundary by the local services, and a manual clock that jumps
  * to every wake-up time so twenty minutes pass in milliseconds.
  */
-import { ManualClock } from '../../shared/clock.ts';
-import { LocalCloudWatch, LocalRds, LocalSecretsManager, LocalSns } from '../../shared/local/aws.ts';
-import type { LocalExecution, LocalStepFunctions } from '../../shared/local/step-functions.ts';
+
+import { LocalCloudWatch, LocalRds, LocalSecretsManager, LocalSns } from '../../cli/local/aws.ts';
+import type { LocalExecution, LocalStepFunctions } from '../../cli/local/step-functions.ts';
 import {
   createLocalWorkflow,
   LOCAL_FUNCTIONS,
   LOCAL_STATE_MACHINE,
   type LocalWorkflowOptions,
   waitForIncident,
-} from '../../shared/local/workflow.ts';
+} from '../../cli/local/workflow.ts';
 import { silentLogger } from '../../shared/logger.ts';
 import type { RunbookInput, RunbookSettings, Trigger } from '../../shared/runbook/types.ts';
 import {
@@ -22,6 +22,7 @@ import {
   type Target,
   type Thresholds,
 } from '../../shared/target.ts';
+import { ManualClock } from '../helpers/clock.ts';
 import type { TestServer } from '../helpers/postgres.ts';
 import { SYNTHESIZED_FUNCTION_ARNS, synthesizedRunbookDefinition } from '../infra/definition.ts';
 

@@ -4,13 +4,13 @@
  * the history events of each execution from the states it entered and the retries it ran.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { IncidentRecord } from '../../functions/runbook/incident.ts';
-import { ManualClock } from '../../shared/clock.ts';
+import type { LocalExecution } from '../../cli/local/step-functions.ts';
+import { LOCAL_STATE_MACHINE } from '../../cli/local/workflow.ts';
 import { type OpenOutcome, openIncident } from '../../shared/incidents.ts';
-import type { LocalExecution } from '../../shared/local/step-functions.ts';
-import { LOCAL_STATE_MACHINE } from '../../shared/local/workflow.ts';
 import { silentLogger } from '../../shared/logger.ts';
 import { HISTORY_BUDGET, RUNBOOK_HISTORY, stateEvents } from '../../shared/runbook/history.ts';
+import type { IncidentRecord } from '../../shared/runbook/record.ts';
+import { ManualClock } from '../helpers/clock.ts';
 import { createMonitorRole, startTestServer, type TestServer } from '../helpers/postgres.ts';
 import { testTarget } from '../helpers/targets.ts';
 import { deployedDefinition, runIncident } from './harness.ts';

@@ -4,8 +4,8 @@
  * available.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { IncidentRecord } from '../../functions/runbook/incident.ts';
-import type { LocalSns } from '../../shared/local/aws.ts';
+import type { LocalSns } from '../../cli/local/aws.ts';
+import type { IncidentRecord } from '../../shared/runbook/record.ts';
 import { DEFAULT_REMEDIATION } from '../../shared/target.ts';
 import { FakeRds } from '../helpers/fake-rds.ts';
 import { createMonitorRole, startTestServer, type TestServer } from '../helpers/postgres.ts';

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildLockChain, exhaustSlots } from '../../cli/local/faults.ts';
 import { openSession } from '../../shared/db.ts';
-import { buildLockChain, exhaustSlots } from '../../shared/local/faults.ts';
 import { silentLogger } from '../../shared/logger.ts';
 import { createMonitorRole, startTestServer, type TestServer } from '../helpers/postgres.ts';
 import { runIncident } from './harness.ts';

@@ -1,13 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { exhaustSlots, type FaultTarget, holdIdleInTransaction } from '../../cli/local/faults.ts';
 import { type DbSession, openSession } from '../../shared/db.ts';
-import {
-  exhaustSlots,
-  type FaultTarget,
-  holdIdleInTransaction,
-  openIdleSessions,
-} from '../../shared/local/faults.ts';
 import { silentLogger } from '../../shared/logger.ts';
 import { probe } from '../../shared/probe/probe.ts';
+import { openIdleSessions } from '../helpers/faults.ts';
 import { createMonitorRole, startTestServer, type TestServer, waitFor } from '../helpers/postgres.ts';
 import { type Outcome, runIncident } from './harness.ts';
 

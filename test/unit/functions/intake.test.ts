@@ -5,13 +5,13 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { describe, expect, it } from 'vitest';
 import { meaningOf, RDS_EVENTS } from '../../../functions/rds-events/events.ts';
 import { handleIntake, type IntakeDeps } from '../../../functions/rds-events/intake.ts';
-import { ManualClock } from '../../../shared/clock.ts';
 import { ValidationError } from '../../../shared/errors.ts';
 import type { OpenOutcome } from '../../../shared/incidents.ts';
 import { silentLogger } from '../../../shared/logger.ts';
 import { MemorySink } from '../../../shared/metrics.ts';
 import type { Trigger } from '../../../shared/runbook/types.ts';
 import type { Target } from '../../../shared/target.ts';
+import { ManualClock } from '../../helpers/clock.ts';
 import { testTarget } from '../../helpers/targets.ts';
 
 const FIXTURES = join(import.meta.dirname, '../../fixtures/rds-events');

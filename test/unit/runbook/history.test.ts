@@ -1,9 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { IncidentRecord } from '../../../functions/runbook/incident.ts';
 import { handleRunbook, type RunbookDeps } from '../../../functions/runbook/runbook.ts';
-import { ManualClock } from '../../../shared/clock.ts';
 import { continuationName } from '../../../shared/incidents.ts';
 import { silentLogger } from '../../../shared/logger.ts';
 import { runbookDefinition } from '../../../shared/runbook/definition.ts';
@@ -14,7 +12,9 @@ import {
   RUNBOOK_HISTORY,
   stateEvents,
 } from '../../../shared/runbook/history.ts';
+import type { IncidentRecord } from '../../../shared/runbook/record.ts';
 import { RUNBOOK_CLOCK } from '../../../shared/runbook/settings.ts';
+import { ManualClock } from '../../helpers/clock.ts';
 import { target } from './fixtures.ts';
 
 type States = Record<string, { Type: string; Retry?: Array<{ MaxAttempts?: number }> }>;

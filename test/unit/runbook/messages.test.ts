@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { addAction, type IncidentRecord } from '../../../functions/runbook/incident.ts';
 import {
   failedNotice,
   pageNotice,
@@ -7,6 +6,7 @@ import {
   resolvedNotice,
 } from '../../../functions/runbook/messages.ts';
 import { registerSecret } from '../../../shared/redact.ts';
+import { addAction, type IncidentRecord } from '../../../shared/runbook/record.ts';
 import type { RunbookInput } from '../../../shared/runbook/types.ts';
 import { target } from './fixtures.ts';
 

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import type { IncidentRecord } from '../../../functions/runbook/incident.ts';
 import { handleRunbook, type RunbookDeps } from '../../../functions/runbook/runbook.ts';
-import { ManualClock } from '../../../shared/clock.ts';
 import { silentLogger } from '../../../shared/logger.ts';
+import type { IncidentRecord } from '../../../shared/runbook/record.ts';
+import { ManualClock } from '../../helpers/clock.ts';
 import { target } from './fixtures.ts';
 
 const refuse = { send: async () => Promise.reject(new Error('no AWS call expected')) };

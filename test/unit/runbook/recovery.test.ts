@@ -5,15 +5,15 @@ import {
   RebootDBInstanceCommand,
 } from '@aws-sdk/client-rds';
 import { describe, expect, it } from 'vitest';
-import type { IncidentRecord } from '../../../functions/runbook/incident.ts';
-import { evaluateNode, type InstanceStatus } from '../../../functions/runbook/nodes.ts';
-import { RECOVER_AFTER_SECONDS, type Recovery } from '../../../functions/runbook/recovery.ts';
+import { evaluateNode } from '../../../functions/runbook/nodes.ts';
+import { RECOVER_AFTER_SECONDS } from '../../../functions/runbook/recovery.ts';
 import { handleRunbook, type RunbookDeps } from '../../../functions/runbook/runbook.ts';
 import type { FailureCategory } from '../../../shared/classify.ts';
-import { ManualClock } from '../../../shared/clock.ts';
 import { silentLogger } from '../../../shared/logger.ts';
 import type { ProbeFailure } from '../../../shared/probe/probe.ts';
+import type { IncidentRecord, InstanceStatus, Recovery } from '../../../shared/runbook/record.ts';
 import { DEFAULT_REMEDIATION, type Target } from '../../../shared/target.ts';
+import { ManualClock } from '../../helpers/clock.ts';
 import { failure, snapshot, target } from './fixtures.ts';
 
 const optIn = (options: Partial<Target['remediation']>, rds: Target['rds'] = { instanceId: 'orders' }) =>

@@ -1,11 +1,17 @@
 /** Flags shared by the commands that run pgwarden locally (start, drill, runbook, sweep). */
 import { resolve } from 'node:path';
-import type { ConnectionSpec } from '../connection.ts';
-import { formatDuration } from '../duration.ts';
-import { LOCAL_PROFILE, type LocalSettings } from '../local/system.ts';
-import type { Logger } from '../logger.ts';
-import { protectedApplication, protectedUser, type RemediationPolicy, type Thresholds } from '../target.ts';
+import type { ConnectionSpec } from '../shared/connection.ts';
+import { formatDuration } from '../shared/duration.ts';
+import type { Logger, LogLevel } from '../shared/logger.ts';
+import {
+  protectedApplication,
+  protectedUser,
+  type RemediationPolicy,
+  type Thresholds,
+} from '../shared/target.ts';
 import type { FlagReader, FlagSpec } from './args.ts';
+import { DRILLS, type Drill } from './local/drills.ts';
+import { LOCAL_PROFILE, type LocalSettings } from './local/system.ts';
 
 const d = (describe: string): FlagSpec => ({ type: 'string', value: 'dur', describe });
 
@@ -191,4 +197,23 @@ export function describeSettings(s: LocalSettings): string {
         : ` (canceled after ${f(r.cancelQueriesAfterSeconds * 1_000)})`
     }, at most ${r.maxPerRun} per run${r.dryRun ? ', DRY RUN' : ''}`,
   ].join('; ');
+}
+
+/** The local commands' log level: `PGWARDEN_LOG_LEVEL`, errors only when unset or unknown. */
+export function logLevel(env: Record<string, string | undefined>): LogLevel {
+  const level = env.PGWARDEN_LOG_LEVEL?.toLowerCase();
+  return (['debug', 'info', 'warn', 'error', 'silent'] as const).find((l) => l === level) ?? 'error';
+}
+
+/** The drill `raw` names, or undefined with an issue on `reader` when it names none. */
+export function readDrill(reader: FlagReader, raw: string | undefined, path: string): Drill | undefined {
+  if (raw === undefined) return undefined;
+  if ((DRILLS as readonly string[]).includes(raw)) return raw as Drill;
+  reader.issues.push({
+    path,
+    received: JSON.stringify(raw),
+    problem: 'is not a drill',
+    fix: `Use one of ${DRILLS.join(', ')}.`,
+  });
+  return undefined;
 }

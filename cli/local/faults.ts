@@ -1,18 +1,17 @@
 /**
  * Fault injectors: the incidents from the write-ups, reproduced on a real server. Drills use them to
- * show detection, remediation and escalation; the test suite uses them to produce every failure
- * category from its real cause.
+ * show detection, remediation and escalation; the test suite uses them (and its own in
+ * test/helpers/faults.ts) to produce every failure category from its real cause.
  *
  * They run with the rights of whatever role they are given, in a database others may have prepared,
  * so they trust nothing in it: `search_path` is pinned to the built-ins, every call is
  * schema-qualified with typed arguments (an untyped one would let an overload in another schema win),
  * and the locks they hold are advisory locks, not rows of a table somebody could have put a trigger on.
  */
-import { createServer, type Socket } from 'node:net';
-import type { ConnectionSpec } from '../connection.ts';
-import type { ResolvedCredentials } from '../credentials.ts';
-import { type DbSession, openSession, SYSTEM_SEARCH_PATH } from '../db.ts';
-import { silentLogger } from '../logger.ts';
+import type { ConnectionSpec } from '../../shared/connection.ts';
+import type { ResolvedCredentials } from '../../shared/credentials.ts';
+import { type DbSession, openSession, SYSTEM_SEARCH_PATH } from '../../shared/db.ts';
+import { silentLogger } from '../../shared/logger.ts';
 
 /** Something injected that can be undone. */
 export interface FaultHandle {
@@ -27,7 +26,8 @@ export interface FaultTarget {
   credentials: ResolvedCredentials;
 }
 
-async function session(target: FaultTarget, applicationName: string): Promise<DbSession> {
+/** A session for a fault: no statement or lock timeout, built-ins first on the search path. */
+export async function faultSession(target: FaultTarget, applicationName: string): Promise<DbSession> {
   return openSession(target.spec, target.credentials, {
     connectTimeoutMs: 5_000,
     statementTimeoutMs: 0,
@@ -45,7 +45,8 @@ async function session(target: FaultTarget, applicationName: string): Promise<Db
 const LOCK_CLASS = 0x70677764;
 const LOCK_SQL = `SELECT pg_catalog.pg_advisory_xact_lock(${LOCK_CLASS}, pg_catalog.hashtext($1::pg_catalog.text))`;
 
-function handle(sessions: DbSession[], extra?: () => Promise<void>): FaultHandle {
+/** A fault that holds `sessions`; releasing it runs `extra` first, then closes them. */
+export function faultHandle(sessions: DbSession[], extra?: () => Promise<void>): FaultHandle {
   return {
     pids: sessions.map((s) => s.pid),
     async release() {
@@ -60,7 +61,7 @@ function handle(sessions: DbSession[], extra?: () => Promise<void>): FaultHandle
  * role (see `inject`).
  */
 export async function isSuperuserRole(target: FaultTarget): Promise<boolean> {
-  const s = await session(target, 'drill:role-check');
+  const s = await faultSession(target, 'drill:role-check');
   try {
     const { rows } = await s.query<{ superuser: boolean }>(
       'drill-role',
@@ -73,26 +74,6 @@ export async function isSuperuserRole(target: FaultTarget): Promise<boolean> {
   } finally {
     await s.close();
   }
-}
-
-/** Opens `count` sessions that then sit idle, like a leaking pool. */
-export async function openIdleSessions(
-  target: FaultTarget,
-  count: number,
-  applicationName = 'drill:idle',
-): Promise<FaultHandle> {
-  const sessions: DbSession[] = [];
-  try {
-    for (let i = 0; i < count; i++) {
-      const s = await session(target, applicationName);
-      sessions.push(s);
-      await s.query('drill-idle', 'SELECT 1');
-    }
-  } catch (error) {
-    await handle(sessions).release();
-    throw error;
-  }
-  return handle(sessions);
 }
 
 /**
@@ -108,17 +89,17 @@ export async function exhaustSlots(
   let refusedWith: string | undefined;
   while (sessions.length < limit) {
     try {
-      const s = await session(target, options.applicationName ?? 'drill:idle-flood');
+      const s = await faultSession(target, options.applicationName ?? 'drill:idle-flood');
       await s.query('drill-idle', 'SELECT 1');
       sessions.push(s);
     } catch (error) {
       refusedWith = (error as { code?: string }).code;
       if (refusedWith === '53300') break;
-      await handle(sessions).release();
+      await faultHandle(sessions).release();
       throw error;
     }
   }
-  return { ...handle(sessions), refusedWith };
+  return { ...faultHandle(sessions), refusedWith };
 }
 
 /**
@@ -129,7 +110,7 @@ export async function holdIdleInTransaction(
   target: FaultTarget,
   lock = 'pgwarden_drill',
 ): Promise<FaultHandle> {
-  const s = await session(target, 'drill:idle-in-transaction');
+  const s = await faultSession(target, 'drill:idle-in-transaction');
   try {
     await s.query('drill-begin', 'BEGIN');
     await s.query('drill-lock', LOCK_SQL, [lock]);
@@ -137,18 +118,18 @@ export async function holdIdleInTransaction(
     await s.close();
     throw error;
   }
-  return handle([s]);
+  return faultHandle([s]);
 }
 
 /** A query that runs for `seconds` (pg_sleep), started in the background. */
 export async function runLongQuery(target: FaultTarget, seconds: number): Promise<FaultHandle> {
-  const s = await session(target, 'drill:long-query');
+  const s = await faultSession(target, 'drill:long-query');
   // The query's own outcome (completion, cancel, termination) is not the point; it must not go unhandled.
   s.query('drill-sleep', 'SELECT pg_catalog.pg_sleep($1::pg_catalog.float8)', [seconds]).catch(
     () => undefined,
   );
   await waitUntil(async () => {
-    const probe = await session(target, 'drill:observer');
+    const probe = await faultSession(target, 'drill:observer');
     try {
       const { rows } = await probe.query<{ n: number }>(
         'drill-check',
@@ -162,8 +143,8 @@ export async function runLongQuery(target: FaultTarget, seconds: number): Promis
     }
   });
   // A backend asleep in pg_sleep does not notice its client leaving; cancel the query first.
-  return handle([s], async () => {
-    const canceler = await session(target, 'drill:release');
+  return faultHandle([s], async () => {
+    const canceler = await faultSession(target, 'drill:release');
     try {
       await canceler.query('drill-cancel', 'SELECT pg_catalog.pg_cancel_backend($1::pg_catalog.int4)', [
         s.pid,
@@ -186,13 +167,13 @@ export async function buildLockChain(
   const blocker = await holdIdleInTransaction(target, lock);
   const blocked: DbSession[] = [];
   for (let i = 0; i < waiters; i++) {
-    const s = await session(target, 'drill:blocked');
+    const s = await faultSession(target, 'drill:blocked');
     blocked.push(s);
     s.query('drill-wait', LOCK_SQL, [lock]).catch(() => undefined);
   }
   const blockedPids = blocked.map((s) => s.pid);
   await waitUntil(async () => {
-    const observer = await session(target, 'drill:observer');
+    const observer = await faultSession(target, 'drill:observer');
     try {
       const { rows } = await observer.query<{ n: number }>(
         'drill-check',
@@ -205,33 +186,12 @@ export async function buildLockChain(
       await observer.close();
     }
   });
-  const chain = handle(blocked, () => blocker.release());
+  const chain = faultHandle(blocked, () => blocker.release());
   return {
     ...chain,
     pids: [...blocker.pids, ...blockedPids],
     blockerPid: blocker.pids[0] as number,
     blockedPids,
-  };
-}
-
-/** A TCP listener that accepts connections and never says a word: a black-holed database. */
-export async function silentListener(): Promise<{ port: number; close(): Promise<void> }> {
-  const sockets = new Set<Socket>();
-  const server = createServer((socket) => {
-    sockets.add(socket);
-    socket.on('error', () => undefined);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  return {
-    port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
   };
 }
 

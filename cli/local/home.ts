@@ -6,7 +6,7 @@
  */
 import { constants } from 'node:fs';
 import { chmod, lstat, mkdir, open } from 'node:fs/promises';
-import { PgWardenError } from '../errors.ts';
+import { PgWardenError } from '../../shared/errors.ts';
 
 /** The home folder (or a folder in it) cannot be used safely. */
 export class HomeFolderError extends PgWardenError {

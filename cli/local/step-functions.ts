@@ -14,7 +14,7 @@ import {
   StopExecutionCommand,
 } from '@aws-sdk/client-sfn';
 import { StateMachine } from 'aws-local-stepfunctions';
-import { type Clock, systemClock } from '../clock.ts';
+import { type Clock, systemClock } from '../../shared/clock.ts';
 
 export type LocalFunction = (payload: unknown) => Promise<unknown>;
 

@@ -3,10 +3,11 @@
  * state against max, utilization, latencies, the open incident and its step) above the latest events,
  * or, when the output is not a terminal, one line per event.
  */
-import type { LiveStatus, SystemEvent } from '../local/system.ts';
-import { printable } from '../printable.ts';
+
+import { printable } from '../shared/printable.ts';
 import type { Style } from './format.ts';
 import type { Io } from './io.ts';
+import type { LiveStatus, SystemEvent } from './local/system.ts';
 
 const time = (ms: number = Date.now()) => new Date(ms).toISOString().slice(11, 19);
 

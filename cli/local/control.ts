@@ -5,8 +5,8 @@
 import { chmod, rm } from 'node:fs/promises';
 import { createConnection, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
-import { describeError, ValidationError } from '../errors.ts';
-import { number, object, oneOf, optional, parse } from '../validate.ts';
+import { describeError, ValidationError } from '../../shared/errors.ts';
+import { number, object, oneOf, optional, parse } from '../../shared/validate.ts';
 import { DRILL_LIMITS, DRILLS, type Drill } from './drills.ts';
 import type { DrillReport, LocalSystem, SystemEvent } from './system.ts';
 

@@ -1,21 +1,16 @@
 import { StartExecutionCommand } from '@aws-sdk/client-sfn';
-import type { IncidentRecord, Step } from '../../../functions/runbook/incident.ts';
-import { actionText } from '../../../functions/runbook/messages.ts';
-import { type Clock, systemClock } from '../../clock.ts';
-import { LocalCloudWatch, LocalRds, LocalSecretsManager, LocalSns } from '../../local/aws.ts';
-import { outcomeOf } from '../../local/system.ts';
-import {
-  createLocalWorkflow,
-  currentPart,
-  LOCAL_STATE_MACHINE,
-  waitForIncident,
-} from '../../local/workflow.ts';
-import { printable } from '../../printable.ts';
-import type { RunbookInput } from '../../runbook/types.ts';
-import { DEFAULT_REMEDIATION, DEFAULT_THRESHOLDS, type Target } from '../../target.ts';
+import { actionText } from '../../functions/runbook/messages.ts';
+import { type Clock, systemClock } from '../../shared/clock.ts';
+import { printable } from '../../shared/printable.ts';
+import type { IncidentRecord, Step } from '../../shared/runbook/record.ts';
+import type { RunbookInput } from '../../shared/runbook/types.ts';
+import { DEFAULT_REMEDIATION, DEFAULT_THRESHOLDS, type Target } from '../../shared/target.ts';
 import { type CommandSpec, FlagReader, parseCommandArgs } from '../args.ts';
 import { colours, outcomeLabel, plain, reportedMessages } from '../format.ts';
 import { EXIT, type ExitCode, type Io } from '../io.ts';
+import { LocalCloudWatch, LocalRds, LocalSecretsManager, LocalSns } from '../local/aws.ts';
+import { outcomeOf } from '../local/system.ts';
+import { createLocalWorkflow, currentPart, LOCAL_STATE_MACHINE, waitForIncident } from '../local/workflow.ts';
 import {
   CLOCK_FLAGS,
   REMEDIATION_FLAGS,

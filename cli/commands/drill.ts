@@ -1,17 +1,16 @@
-import { actionText } from '../../../functions/runbook/messages.ts';
-import { requestDrill } from '../../local/control.ts';
-import { DRILL_LIMITS, DRILL_SUMMARY, DRILLS } from '../../local/drills.ts';
-import { preparePrivateDir } from '../../local/home.ts';
-import { type DrillReport, LocalSystem } from '../../local/system.ts';
-import { createConsoleLogger } from '../../logger.ts';
-import { printable } from '../../printable.ts';
+import { actionText } from '../../functions/runbook/messages.ts';
+import { createConsoleLogger } from '../../shared/logger.ts';
+import { printable } from '../../shared/printable.ts';
 import { type CommandSpec, FlagReader, parseCommandArgs } from '../args.ts';
 import { colours, outcomeLabel, plain, reportedMessages, type Style } from '../format.ts';
 import { EXIT, type ExitCode, type Io } from '../io.ts';
 import { createRenderer, describeEvent } from '../live.ts';
-import { describeSettings, LOCAL_FLAGS, readLocalSettings } from '../local-flags.ts';
+import { requestDrill } from '../local/control.ts';
+import { DRILL_LIMITS, DRILL_SUMMARY, DRILLS } from '../local/drills.ts';
+import { preparePrivateDir } from '../local/home.ts';
+import { type DrillReport, LocalSystem } from '../local/system.ts';
+import { describeSettings, LOCAL_FLAGS, logLevel, readDrill, readLocalSettings } from '../local-flags.ts';
 import { onInterrupt } from '../signals.ts';
-import { logLevel, readDrill } from './start.ts';
 
 export const drillCommand: CommandSpec = {
   name: 'drill',

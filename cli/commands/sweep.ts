@@ -1,6 +1,6 @@
-import { printable } from '../../printable.ts';
-import { remediate } from '../../remediation/remediate.ts';
-import { DEFAULT_REMEDIATION } from '../../target.ts';
+import { printable } from '../../shared/printable.ts';
+import { remediate } from '../../shared/remediation/remediate.ts';
+import { DEFAULT_REMEDIATION } from '../../shared/target.ts';
 import { type CommandSpec, FlagReader, parseCommandArgs } from '../args.ts';
 import { EXIT, type ExitCode, type Io } from '../io.ts';
 import { REMEDIATION_FLAGS, readRemediation } from '../local-flags.ts';

@@ -1,5 +1,5 @@
 /** Where a command's output goes; tests and local mode can capture it. Everything is redacted. */
-import { redact } from '../redact.ts';
+import { redact } from '../shared/redact.ts';
 
 export interface Io {
   out(text: string): void;

@@ -1,5 +1,5 @@
 /** The pgwarden command line: the on-call's tool against any database, and local mode. */
-import { describeError, UsageError } from '../errors.ts';
+import { describeError, UsageError } from '../shared/errors.ts';
 import { type CommandSpec, helpText } from './args.ts';
 import { drillCommand, runDrill } from './commands/drill.ts';
 import { probeCommand, runProbe } from './commands/probe.ts';

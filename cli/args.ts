@@ -3,10 +3,10 @@
  * value and the fix.
  */
 import { parseArgs } from 'node:util';
-import type { ConnectionSpec } from '../connection.ts';
-import { parseDatabaseUrl } from '../connection.ts';
-import { type Issue, UsageError } from '../errors.ts';
-import { duration, number, type Schema } from '../validate.ts';
+import type { ConnectionSpec } from '../shared/connection.ts';
+import { parseDatabaseUrl } from '../shared/connection.ts';
+import { type Issue, UsageError } from '../shared/errors.ts';
+import { duration, number, type Schema } from '../shared/validate.ts';
 
 export type FlagSpec =
   | { type: 'boolean'; describe: string }

@@ -1,10 +1,10 @@
 /** Human-readable rendering shared by the CLI commands and local mode. */
-import { explainCategory } from '../classify.ts';
-import { formatDuration } from '../duration.ts';
-import type { Assessment } from '../health.ts';
-import type { PublishedMessage } from '../local/aws.ts';
-import { printable } from '../printable.ts';
-import type { ProbeResult } from '../probe/probe.ts';
+import { explainCategory } from '../shared/classify.ts';
+import { formatDuration } from '../shared/duration.ts';
+import type { Assessment } from '../shared/health.ts';
+import { printable } from '../shared/printable.ts';
+import type { ProbeResult } from '../shared/probe/probe.ts';
+import type { PublishedMessage } from './local/aws.ts';
 
 export interface Style {
   ok(text: string): string;

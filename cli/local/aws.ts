@@ -15,7 +15,7 @@ import {
 } from '@aws-sdk/client-rds';
 import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { PublishCommand } from '@aws-sdk/client-sns';
-import type { Clock } from '../clock.ts';
+import type { Clock } from '../../shared/clock.ts';
 
 function awsError(name: string, message: string): Error {
   const error = new Error(message);

@@ -11,25 +11,25 @@ import type { Status } from '../../functions/monitor/tracker.ts';
 import { handleProbe } from '../../functions/probe/probe.ts';
 import { handleRemediate } from '../../functions/remediate/remediate.ts';
 import { RDS_LOG_LINE_PREFIX } from '../../functions/runbook/evidence.ts';
-import type { IncidentRecord } from '../../functions/runbook/incident.ts';
 import { sweepRequest } from '../../functions/sweep/sweep.ts';
-import type { TargetCatalog } from '../binding.ts';
-import { type Clock, systemClock } from '../clock.ts';
-import { type ConnectionSpec, describeConnection } from '../connection.ts';
-import { describeError } from '../errors.ts';
-import { incidentIdOf, type OpenOutcome, openIncident, partOf } from '../incidents.ts';
-import type { Logger } from '../logger.ts';
-import { MemorySink, type MetricSink } from '../metrics.ts';
-import type { ProbeResult } from '../probe/probe.ts';
-import type { RemediationResult } from '../remediation/remediate.ts';
-import type { RunbookSettings } from '../runbook/types.ts';
+import type { TargetCatalog } from '../../shared/binding.ts';
+import { type Clock, systemClock } from '../../shared/clock.ts';
+import { type ConnectionSpec, describeConnection } from '../../shared/connection.ts';
+import { describeError } from '../../shared/errors.ts';
+import { incidentIdOf, type OpenOutcome, openIncident, partOf } from '../../shared/incidents.ts';
+import type { Logger } from '../../shared/logger.ts';
+import { MemorySink, type MetricSink } from '../../shared/metrics.ts';
+import type { ProbeResult } from '../../shared/probe/probe.ts';
+import type { RemediationResult } from '../../shared/remediation/remediate.ts';
+import type { IncidentRecord } from '../../shared/runbook/record.ts';
+import type { RunbookSettings } from '../../shared/runbook/types.ts';
 import {
   DEFAULT_REMEDIATION,
   DEFAULT_THRESHOLDS,
   type RemediationPolicy,
   type Target,
   type Thresholds,
-} from '../target.ts';
+} from '../../shared/target.ts';
 import { LocalCloudWatch, LocalRds, LocalSecretsManager, LocalSns, type PublishedMessage } from './aws.ts';
 import {
   DEFAULT_DRILL_DURATION_MS,

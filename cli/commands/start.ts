@@ -1,14 +1,14 @@
 import type { Server } from 'node:net';
-import { UsageError } from '../../errors.ts';
-import { serveControl } from '../../local/control.ts';
-import { DRILL_LIMITS, DRILLS, type Drill } from '../../local/drills.ts';
-import { type DrillReport, LocalSystem } from '../../local/system.ts';
-import { createConsoleLogger, type LogLevel } from '../../logger.ts';
+import { UsageError } from '../../shared/errors.ts';
+import { createConsoleLogger } from '../../shared/logger.ts';
 import { type CommandSpec, FlagReader, parseCommandArgs } from '../args.ts';
 import { colours, plain } from '../format.ts';
 import { EXIT, type ExitCode, type Io } from '../io.ts';
 import { createRenderer } from '../live.ts';
-import { describeSettings, LOCAL_FLAGS, readLocalSettings } from '../local-flags.ts';
+import { serveControl } from '../local/control.ts';
+import { DRILL_LIMITS, DRILLS } from '../local/drills.ts';
+import { type DrillReport, LocalSystem } from '../local/system.ts';
+import { describeSettings, LOCAL_FLAGS, logLevel, readDrill, readLocalSettings } from '../local-flags.ts';
 import { onInterrupt } from '../signals.ts';
 import { printDrillReport } from './drill.ts';
 
@@ -33,23 +33,6 @@ export const startCommand: CommandSpec = {
     help: { type: 'boolean', describe: 'show this help' },
   },
 };
-
-export function logLevel(env: Record<string, string | undefined>): LogLevel {
-  const level = env.PGWARDEN_LOG_LEVEL?.toLowerCase();
-  return (['debug', 'info', 'warn', 'error', 'silent'] as const).find((l) => l === level) ?? 'error';
-}
-
-export function readDrill(reader: FlagReader, raw: string | undefined, path: string): Drill | undefined {
-  if (raw === undefined) return undefined;
-  if ((DRILLS as readonly string[]).includes(raw)) return raw as Drill;
-  reader.issues.push({
-    path,
-    received: JSON.stringify(raw),
-    problem: 'is not a drill',
-    fix: `Use one of ${DRILLS.join(', ')}.`,
-  });
-  return undefined;
-}
 
 export async function runStart(argv: string[], io: Io): Promise<ExitCode> {
   const reader = new FlagReader(startCommand, parseCommandArgs(startCommand, argv));

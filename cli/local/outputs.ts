@@ -4,7 +4,14 @@
  * outbox folder (the email text, and the JSON document machine subscribers get).
  */
 import { join } from 'node:path';
-import { chunk, MAX_DATUMS_PER_CALL, type MetricSink, NAMESPACE, type Sample, toDatums } from '../metrics.ts';
+import {
+  chunk,
+  MAX_DATUMS_PER_CALL,
+  type MetricSink,
+  NAMESPACE,
+  type Sample,
+  toDatums,
+} from '../../shared/metrics.ts';
 import type { PublishedMessage } from './aws.ts';
 import { appendPrivateFile, preparePrivateDir, writeNewPrivateFile } from './home.ts';
 

@@ -3,12 +3,10 @@
  * payloads stop at 256 KB, and an incident may run for hours.
  */
 import type { PublishCommandInput } from '@aws-sdk/client-sns';
-import type { Severity } from '../../shared/health.ts';
-import type { LockWaitMemory } from '../../shared/lock-waits.ts';
-import type { OutboxSlot, RunbookNode } from '../../shared/runbook/definition.ts';
-import type { ProcessStarts } from '../../shared/runbook/types.ts';
-import type { InstanceStatus } from './nodes.ts';
-import type { Recovery } from './recovery.ts';
+import type { Severity } from '../health.ts';
+import type { LockWaitMemory } from '../lock-waits.ts';
+import type { OutboxSlot, RunbookNode } from './definition.ts';
+import type { ProcessStarts } from './types.ts';
 
 export type StepResult = 'ok' | 'fault' | 'waiting' | 'skipped';
 
@@ -70,6 +68,40 @@ export interface Evidence {
   metrics: Array<{ name: string; stat: string; value: number | null; unit: string }>;
   /** What could not be gathered and why. */
   gaps: string[];
+}
+
+/** What one node of the decision tree concluded; the record keeps it as a `Step`. */
+export interface NodeOutcome {
+  result: StepResult;
+  detail: string;
+  decision: Decision;
+  /** For a fault or a wait (critical unless it says otherwise): only critical ones keep an incident open to its page. */
+  severity?: Severity;
+  /** Pool pressure, for the remediation the pool node asks for. */
+  pressure?: { active: boolean; reason?: string };
+}
+
+/** What RDS says about the instance or cluster (undefined when the target is not on RDS). */
+export interface InstanceStatus {
+  id: string;
+  kind: 'instance' | 'cluster';
+  status: string;
+  /** A cluster's readers: the instances a failover can promote. */
+  readers?: number;
+}
+
+export type RecoveryKind = 'reboot_instance' | 'failover_cluster';
+
+/** The reboot or failover of an incident, as the incident record keeps it. */
+export interface Recovery {
+  kind: RecoveryKind;
+  /** RDS's identifier of the instance or cluster. */
+  id: string;
+  /** What was wrong, as the announcement said. */
+  reason: string;
+  announcedAt: string;
+  /** When RDS accepted the request; absent when it was not sent or RDS refused it. */
+  requestedAt?: string;
 }
 
 export interface IncidentRecord {

@@ -3,8 +3,8 @@
  * otherwise) and AWS clients only when a command needs them.
  */
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { systemClock } from '../clock.ts';
-import { createConsoleLogger, type LogLevel } from '../logger.ts';
+import { systemClock } from '../shared/clock.ts';
+import { createConsoleLogger, type LogLevel } from '../shared/logger.ts';
 import type { Io } from './io.ts';
 
 const LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];

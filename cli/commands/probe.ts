@@ -1,6 +1,6 @@
-import { assess } from '../../health.ts';
-import { probe } from '../../probe/probe.ts';
-import { DEFAULT_THRESHOLDS } from '../../target.ts';
+import { assess } from '../../shared/health.ts';
+import { probe } from '../../shared/probe/probe.ts';
+import { DEFAULT_THRESHOLDS } from '../../shared/target.ts';
 import { type CommandSpec, FlagReader, parseCommandArgs } from '../args.ts';
 import { colours, plain, renderProbe } from '../format.ts';
 import { EXIT, type ExitCode, type Io } from '../io.ts';
