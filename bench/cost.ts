@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { App } from 'aws-cdk-lib';
 import type { MonitorReport } from '../functions/monitor/monitor.ts';
+import { monitorSettings } from '../functions/monitor/settings.ts';
 import { summarize } from '../functions/monitor/summary.ts';
 import { parseConfig } from '../infra/config.ts';
 import { PgWardenStack } from '../infra/pgwarden-stack.ts';
@@ -128,6 +129,12 @@ function stackFacts(): StackFacts {
   };
   const monitorEnv = fns.find(([id]) => id.startsWith('FunctionsMonitorFunction'))?.[1].Properties.Environment
     .Variables;
+  /** A monitor timing as deployed: the template's variable, read the way the monitor reads it. */
+  const monitorSetting = (env: Record<string, unknown> | undefined, key: 'runForMs' | 'cadenceMs') => {
+    const { variable, defaultMs } = monitorSettings.settings[key];
+    const text = env?.[variable];
+    return (typeof text === 'string' ? parseDuration(text) : undefined) ?? defaultMs;
+  };
   const rate = (target: string) => {
     const rule = Object.values<Json>(one.Resources).find(
       (r) =>
@@ -156,8 +163,8 @@ function stackFacts(): StackFacts {
       'rds-events': active('RdsEvents'),
       runbook: active('Runbook'),
     },
-    runForMs: parseDuration(monitorEnv.PGWARDEN_RUN_FOR) ?? 55_000,
-    cadenceMs: parseDuration(monitorEnv.PGWARDEN_CADENCE) ?? 10_000,
+    runForMs: monitorSetting(monitorEnv, 'runForMs'),
+    cadenceMs: monitorSetting(monitorEnv, 'cadenceMs'),
     sweepEveryMinutes: rate('FunctionsSweepFunction'),
     alarms: {
       perTarget: a2.alarms - a1.alarms,

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import type { EmbeddedServer } from '../cli/local/embedded.ts';
 import type { FaultTarget } from '../cli/local/faults.ts';
 import { type LocalSettings, LocalSystem, type SystemEvent } from '../cli/local/system.ts';
-import { DEFAULT_MONITOR_SETTINGS } from '../functions/monitor/monitor.ts';
+import { DEFAULT_MONITOR_SETTINGS } from '../functions/monitor/settings.ts';
 import { type DbSession, openSession } from '../shared/db.ts';
 import { silentLogger } from '../shared/logger.ts';
 import { probe } from '../shared/probe/probe.ts';

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { FaultTarget } from '../cli/local/faults.ts';
 import { exhaustSlots } from '../cli/local/faults.ts';
 import { LOCAL_PROFILE, type LocalSettings, LocalSystem, type SystemEvent } from '../cli/local/system.ts';
-import { DEFAULT_MONITOR_SETTINGS } from '../functions/monitor/monitor.ts';
+import { DEFAULT_MONITOR_SETTINGS } from '../functions/monitor/settings.ts';
 import { openSession } from '../shared/db.ts';
 import { silentLogger } from '../shared/logger.ts';
 import { RUNBOOK_PLACEHOLDERS, runbookDefinition } from '../shared/runbook/definition.ts';

@@ -2,7 +2,8 @@
  * One monitor run over many targets, in a process of its own so its memory is its own. Started by
  * bench/scale.ts with BENCH_SCALE (JSON) in the environment; prints one JSON line with the figures.
  */
-import { DEFAULT_MONITOR_SETTINGS, type MonitorState, runMonitor } from '../functions/monitor/monitor.ts';
+import { type MonitorState, runMonitor } from '../functions/monitor/monitor.ts';
+import { DEFAULT_MONITOR_SETTINGS } from '../functions/monitor/settings.ts';
 import { systemClock } from '../shared/clock.ts';
 import { silentLogger } from '../shared/logger.ts';
 import { MemorySink } from '../shared/metrics.ts';

@@ -2,7 +2,7 @@
  * Section 5: one monitor invocation probing 100 targets (100 databases on one server) at the default
  * cadence: the wall time of each cycle and the memory of the process, at two concurrency limits.
  */
-import { DEFAULT_MONITOR_SETTINGS } from '../functions/monitor/monitor.ts';
+import { DEFAULT_MONITOR_SETTINGS } from '../functions/monitor/settings.ts';
 import type { ScaleInput, ScaleOutput } from './scale-worker.ts';
 import {
   type BenchOptions,

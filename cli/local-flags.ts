@@ -1,8 +1,10 @@
 /** Flags shared by the commands that run pgwarden locally (start, drill, runbook, sweep). */
 import { resolve } from 'node:path';
+import { monitorSettings } from '../functions/monitor/settings.ts';
 import type { ConnectionSpec } from '../shared/connection.ts';
 import { formatDuration } from '../shared/duration.ts';
-import type { Logger, LogLevel } from '../shared/logger.ts';
+import type { Logger } from '../shared/logger.ts';
+import { RUNBOOK_CLOCK } from '../shared/runbook/settings.ts';
 import {
   protectedApplication,
   protectedUser,
@@ -93,16 +95,24 @@ export interface ClockFlags {
   maxDurationMs: number;
 }
 
+/**
+ * The runbook clock's flags: the deployed bounds, except that by hand and in drills an incident may
+ * escalate or end within seconds.
+ */
 export function readClock(reader: FlagReader, defaults: ClockFlags): ClockFlags {
+  const { recheckEvery, maxDuration } = RUNBOOK_CLOCK;
   return {
     escalateAfterMs: reader.duration('escalate-after', defaults.escalateAfterMs, {
       minMs: 0,
-      maxMs: 7 * 86_400_000,
+      maxMs: maxDuration.maxMs,
     }),
-    recheckMs: reader.duration('recheck-every', defaults.recheckMs, { minMs: 1_000, maxMs: 3_600_000 }),
+    recheckMs: reader.duration('recheck-every', defaults.recheckMs, {
+      minMs: recheckEvery.minMs,
+      maxMs: recheckEvery.maxMs,
+    }),
     maxDurationMs: reader.duration('max-duration', defaults.maxDurationMs, {
       minMs: 1_000,
-      maxMs: 7 * 86_400_000,
+      maxMs: maxDuration.maxMs,
     }),
   };
 }
@@ -173,7 +183,11 @@ export function readLocalSettings(
   return {
     ...(url ? { databaseUrl: url } : {}),
     home: resolve(reader.string('home') ?? env.PGWARDEN_HOME ?? '.pgwarden'),
-    cadenceMs: reader.duration('cadence', base.cadenceMs, { minMs: 200, maxMs: 60_000 }),
+    // Faster than deployed allows (a drill plays out in a minute), never slower.
+    cadenceMs: reader.duration('cadence', base.cadenceMs, {
+      minMs: 200,
+      maxMs: monitorSettings.settings.cadenceMs.maxMs,
+    }),
     confirmDelayMs: base.confirmDelayMs,
     sweepEveryMs: reader.duration('sweep-every', base.sweepEveryMs, { minMs: 1_000 }),
     ...readClock(reader, base),
@@ -197,12 +211,6 @@ export function describeSettings(s: LocalSettings): string {
         : ` (canceled after ${f(r.cancelQueriesAfterSeconds * 1_000)})`
     }, at most ${r.maxPerRun} per run${r.dryRun ? ', DRY RUN' : ''}`,
   ].join('; ');
-}
-
-/** The local commands' log level: `PGWARDEN_LOG_LEVEL`, errors only when unset or unknown. */
-export function logLevel(env: Record<string, string | undefined>): LogLevel {
-  const level = env.PGWARDEN_LOG_LEVEL?.toLowerCase();
-  return (['debug', 'info', 'warn', 'error', 'silent'] as const).find((l) => l === level) ?? 'error';
 }
 
 /** The drill `raw` names, or undefined with an issue on `reader` when it names none. */

@@ -7,7 +7,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { Stack } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
-import { formatDuration, parseDuration } from '../shared/duration.ts';
+import { monitorSettings } from '../functions/monitor/settings.ts';
+import { SWEEP_EVERY } from '../functions/sweep/settings.ts';
+import { durationText } from '../shared/duration.ts';
 import { ConfigError, type Issue } from '../shared/errors.ts';
 import { type Fleet, type FleetDocument, type FleetInput, fleetInput, parseFleet } from '../shared/fleet.ts';
 import { clockSchema, RUNBOOK_CLOCK, runbookClockIssues } from '../shared/runbook/settings.ts';
@@ -96,15 +98,16 @@ const networkInput = refine(
       : undefined,
 );
 
+const CADENCE = monitorSettings.settings.cadenceMs;
 const schedulesInput = object({
-  cadence: withDefault(duration({ minMs: 1_000, maxMs: 60_000 }), 10_000),
+  cadence: CADENCE.schema,
   sweepEvery: withDefault(
-    refine(duration({ minMs: 60_000, maxMs: 86_400_000 }), (ms) =>
+    refine(duration({ minMs: SWEEP_EVERY.minMs, maxMs: SWEEP_EVERY.maxMs }), (ms) =>
       ms % 60_000 !== 0
         ? { problem: 'is not a whole number of minutes', fix: 'Write whole minutes, e.g. "5m" or "1h".' }
         : undefined,
     ),
-    300_000,
+    SWEEP_EVERY.defaultMs,
   ),
 });
 
@@ -156,7 +159,7 @@ export const configInput = object({
       notifications: { emails: [], httpsEndpoints: [] },
     },
   ),
-  schedules: withDefault(schedulesInput, { cadence: 10_000, sweepEvery: 300_000 }),
+  schedules: withDefault(schedulesInput, { cadence: CADENCE.defaultMs, sweepEvery: SWEEP_EVERY.defaultMs }),
   escalation: withDefault(escalationInput, {
     escalateAfter: RUNBOOK_CLOCK.escalateAfter.defaultMs,
     recheckEvery: RUNBOOK_CLOCK.recheckEvery.defaultMs,
@@ -408,14 +411,7 @@ export function loadConfig(options: LoadConfigOptions): PgWardenConfig {
   return parseConfig(raw, { subject, demo });
 }
 
-/**
- * Renders a duration for a function's environment: compact when that is exact ("20m", "10s"), in
- * milliseconds otherwise, so the function parses back exactly the configured value.
- */
-export function durationText(ms: number): string {
-  const compact = formatDuration(ms);
-  return parseDuration(compact) === ms ? compact : `${ms}ms`;
-}
+export { durationText };
 
 /** The longest value each CloudFormation pseudo parameter can take. */
 const PSEUDO_PARAMETER_BYTES: Record<string, number> = {

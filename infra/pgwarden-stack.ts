@@ -5,7 +5,7 @@ import type { Construct } from 'constructs';
 import { type Discovery, type FleetDocument, fleetEnvironment } from '../shared/fleet.ts';
 import { type DefaultsInput, type Target, type TargetInput, toTarget } from '../shared/target.ts';
 import { fleetAccess } from './access.ts';
-import { assertEnvironmentFits, durationText, type PgWardenConfig } from './config.ts';
+import { assertEnvironmentFits, type PgWardenConfig } from './config.ts';
 import { Alarms } from './constructs/alarms.ts';
 import { Dashboard, dashboardUrl } from './constructs/dashboard.ts';
 import { DEMO_PORT, Demo } from './constructs/demo.ts';
@@ -80,14 +80,14 @@ export class PgWardenStack extends Stack {
       ...(discovery ? { discovery: { tagKey: discovery.tagKey, tagValue: discovery.tagValue } } : {}),
       access,
       network: this.network.functionNetwork,
-      runbookEnvironment: {
-        PGWARDEN_ESCALATE_AFTER: durationText(config.escalateAfterMs),
-        PGWARDEN_RECHECK_EVERY: durationText(config.recheckEveryMs),
-        PGWARDEN_MAX_DURATION: durationText(config.maxDurationMs),
-        PGWARDEN_DASHBOARD_URL: dashboardUrl(this, dashboardName),
-        PGWARDEN_CONSOLE_URL: `https://${this.region}.console.aws.amazon.com/states/home?region=${this.region}`,
+      runbook: {
+        escalateAfterMs: config.escalateAfterMs,
+        recheckEveryMs: config.recheckEveryMs,
+        maxDurationMs: config.maxDurationMs,
+        dashboardUrl: dashboardUrl(this, dashboardName),
+        consoleUrl: `https://${this.region}.console.aws.amazon.com/states/home?region=${this.region}`,
       },
-      cadence: durationText(config.cadenceMs),
+      cadenceMs: config.cadenceMs,
       sweepEvery: Duration.minutes(config.sweepEveryMinutes),
       pages: this.notifications.pages,
       notifications: this.notifications.notifications,

@@ -33,3 +33,12 @@ export function formatDuration(ms: number): string {
   if (hours > 0) return minutes > 0 ? `${hours}h${minutes}m` : `${hours}h`;
   return rest > 0 ? `${minutes}m${rest}s` : `${minutes}m`;
 }
+
+/**
+ * Renders a duration for an environment variable: compact when that is exact ("20m", "10s"), in
+ * milliseconds otherwise, so the reader parses back exactly the value written.
+ */
+export function durationText(ms: number): string {
+  const compact = formatDuration(ms);
+  return parseDuration(compact) === ms ? compact : `${ms}ms`;
+}

@@ -7,10 +7,9 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy, { type MiddlewareObj } from '@middy/core';
 import type { Context } from 'aws-lambda';
-import { ConfigError, describeError } from './errors.ts';
+import { describeError } from './errors.ts';
 import type { Logger as CoreLogger } from './logger.ts';
 import { redact, redactingReplacer } from './redact.ts';
-import { type ObjectOf, object, parse, type Schema } from './validate.ts';
 
 /**
  * The function's Powertools Logger. Every value of every line passes through the redactor as it is
@@ -71,21 +70,4 @@ export function lambdaHandler<R>(
   )
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .use(namedErrors(logger));
-}
-
-/**
- * Parses a function's environment once, at cold start. A bad value throws a ConfigError naming the
- * variable, the value and the fix, so the first invocation fails loudly instead of misbehaving.
- */
-export function parseEnvironment<S extends Record<string, Schema<unknown>>>(
-  shape: S,
-  env: Record<string, string | undefined>,
-  functionName: string,
-): ObjectOf<S> {
-  return parse(
-    object(shape, { strict: false }),
-    env,
-    `environment of the ${functionName} function`,
-    ConfigError,
-  );
 }

@@ -14,6 +14,21 @@ export interface Logger {
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
 
+/** The CLI's and local mode's log level (Lambda goes by Powertools' own variables). */
+export const LOG_LEVEL_SETTING = {
+  variable: 'PGWARDEN_LOG_LEVEL',
+  /** Errors only: what went wrong reaches stderr, the rest stays quiet. */
+  defaultLevel: 'error',
+} as const satisfies { variable: string; defaultLevel: LogLevel };
+
+/** The log level an environment asks for; the default when it asks for none, or for one that does not exist. */
+export function logLevelFrom(env: Record<string, string | undefined>): LogLevel {
+  const requested = env[LOG_LEVEL_SETTING.variable]?.trim().toLowerCase();
+  return requested !== undefined && requested in ORDER
+    ? (requested as LogLevel)
+    : LOG_LEVEL_SETTING.defaultLevel;
+}
+
 export interface ConsoleLoggerOptions {
   level?: LogLevel;
   /** Where JSON lines go. @default process.stderr */

@@ -8,9 +8,10 @@
 
 import type { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { type MetricDatum, PutMetricDataCommand, type StandardUnit } from '@aws-sdk/client-cloudwatch';
+import { NAMESPACE } from './namespace.ts';
 import type { HealthSnapshot, ProbeResult } from './probe/probe.ts';
 
-export const NAMESPACE = 'PgWarden';
+export { NAMESPACE };
 export const TARGET_DIMENSION = 'Target';
 
 /** Every metric pgwarden publishes, with its unit and meaning (the README table is generated from the same facts). */

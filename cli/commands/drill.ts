@@ -1,5 +1,5 @@
 import { actionText } from '../../functions/runbook/messages.ts';
-import { createConsoleLogger } from '../../shared/logger.ts';
+import { createConsoleLogger, logLevelFrom } from '../../shared/logger.ts';
 import { printable } from '../../shared/printable.ts';
 import { type CommandSpec, FlagReader, parseCommandArgs } from '../args.ts';
 import { colours, outcomeLabel, plain, reportedMessages, type Style } from '../format.ts';
@@ -9,7 +9,7 @@ import { requestDrill } from '../local/control.ts';
 import { DRILL_LIMITS, DRILL_SUMMARY, DRILLS } from '../local/drills.ts';
 import { preparePrivateDir } from '../local/home.ts';
 import { type DrillReport, LocalSystem } from '../local/system.ts';
-import { describeSettings, LOCAL_FLAGS, logLevel, readDrill, readLocalSettings } from '../local-flags.ts';
+import { describeSettings, LOCAL_FLAGS, readDrill, readLocalSettings } from '../local-flags.ts';
 import { onInterrupt } from '../signals.ts';
 
 export const drillCommand: CommandSpec = {
@@ -84,7 +84,7 @@ export async function runDrill(argv: string[], io: Io): Promise<ExitCode> {
       fix: `Name a fault: ${DRILLS.map((d) => `${d} (${DRILL_SUMMARY[d]})`).join('; ')}.`,
     });
   }
-  const logger = createConsoleLogger({ level: logLevel(io.env), write: (line) => io.err(`${line}\n`) });
+  const logger = createConsoleLogger({ level: logLevelFrom(io.env), write: (line) => io.err(`${line}\n`) });
   const settings = readLocalSettings(reader, io.env, logger);
   const forMs =
     reader.string('for') !== undefined

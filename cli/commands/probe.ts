@@ -1,5 +1,5 @@
 import { assess } from '../../shared/health.ts';
-import { probe } from '../../shared/probe/probe.ts';
+import { PROBE_TIMEOUTS, probe } from '../../shared/probe/probe.ts';
 import { DEFAULT_THRESHOLDS } from '../../shared/target.ts';
 import { type CommandSpec, FlagReader, parseCommandArgs } from '../args.ts';
 import { colours, plain, renderProbe } from '../format.ts';
@@ -45,8 +45,15 @@ export const probeCommand: CommandSpec = {
 export async function runProbe(argv: string[], io: Io): Promise<ExitCode> {
   const reader = new FlagReader(probeCommand, parseCommandArgs(probeCommand, argv));
   const spec = reader.database(io.env);
-  const connectTimeoutMs = reader.duration('connect-timeout', 3_000, { minMs: 50, maxMs: 120_000 });
-  const statementTimeoutMs = reader.duration('statement-timeout', 2_000, { minMs: 50, maxMs: 120_000 });
+  // The probe function's timeouts by default; by hand, on-call may wait longer for a slow server.
+  const connectTimeoutMs = reader.duration('connect-timeout', PROBE_TIMEOUTS.connectTimeoutMs, {
+    minMs: 50,
+    maxMs: 120_000,
+  });
+  const statementTimeoutMs = reader.duration('statement-timeout', PROBE_TIMEOUTS.statementTimeoutMs, {
+    minMs: 50,
+    maxMs: 120_000,
+  });
   const longQueryMs = reader.duration('long-query-after', DEFAULT_THRESHOLDS.longQuerySeconds * 1_000, {
     minMs: 100,
   });

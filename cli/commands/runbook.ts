@@ -3,6 +3,7 @@ import { actionText } from '../../functions/runbook/messages.ts';
 import { type Clock, systemClock } from '../../shared/clock.ts';
 import { printable } from '../../shared/printable.ts';
 import type { IncidentRecord, Step } from '../../shared/runbook/record.ts';
+import { RUNBOOK_CLOCK, runbookSettingsOf } from '../../shared/runbook/settings.ts';
 import type { RunbookInput } from '../../shared/runbook/types.ts';
 import { DEFAULT_REMEDIATION, DEFAULT_THRESHOLDS, type Target } from '../../shared/target.ts';
 import { type CommandSpec, FlagReader, parseCommandArgs } from '../args.ts';
@@ -56,8 +57,9 @@ export interface RunbookReport {
 export async function runRunbook(argv: string[], io: Io, clock: Clock = systemClock): Promise<ExitCode> {
   const reader = new FlagReader(runbookCommand, parseCommandArgs(runbookCommand, argv));
   const spec = reader.database(io.env);
+  // The deployed escalation; by hand, a closer re-check and a shorter watch.
   const timing = readClock(reader, {
-    escalateAfterMs: 20 * 60_000,
+    escalateAfterMs: RUNBOOK_CLOCK.escalateAfter.defaultMs,
     recheckMs: 30_000,
     maxDurationMs: 30 * 60_000,
   });
@@ -114,11 +116,11 @@ export async function runRunbook(argv: string[], io: Io, clock: Clock = systemCl
     requestId: incidentId,
     target,
     trigger: { kind: 'manual', summary: 'runbook run by hand from the command line', observedAt: startedAt },
-    settings: {
-      escalateAfterSeconds: Math.round(timing.escalateAfterMs / 1_000),
-      recheckSeconds: Math.max(1, Math.round(timing.recheckMs / 1_000)),
-      maxDurationSeconds: Math.max(1, Math.round(timing.maxDurationMs / 1_000)),
-    },
+    settings: runbookSettingsOf({
+      escalateAfterMs: timing.escalateAfterMs,
+      recheckEveryMs: timing.recheckMs,
+      maxDurationMs: timing.maxDurationMs,
+    }),
   };
   const removeInterrupt = onInterrupt(async () => {
     const { StopExecutionCommand } = await import('@aws-sdk/client-sfn');

@@ -1,6 +1,6 @@
 import type { Server } from 'node:net';
 import { UsageError } from '../../shared/errors.ts';
-import { createConsoleLogger } from '../../shared/logger.ts';
+import { createConsoleLogger, logLevelFrom } from '../../shared/logger.ts';
 import { type CommandSpec, FlagReader, parseCommandArgs } from '../args.ts';
 import { colours, plain } from '../format.ts';
 import { EXIT, type ExitCode, type Io } from '../io.ts';
@@ -8,7 +8,7 @@ import { createRenderer } from '../live.ts';
 import { serveControl } from '../local/control.ts';
 import { DRILL_LIMITS, DRILLS } from '../local/drills.ts';
 import { type DrillReport, LocalSystem } from '../local/system.ts';
-import { describeSettings, LOCAL_FLAGS, logLevel, readDrill, readLocalSettings } from '../local-flags.ts';
+import { describeSettings, LOCAL_FLAGS, readDrill, readLocalSettings } from '../local-flags.ts';
 import { onInterrupt } from '../signals.ts';
 import { printDrillReport } from './drill.ts';
 
@@ -36,7 +36,7 @@ export const startCommand: CommandSpec = {
 
 export async function runStart(argv: string[], io: Io): Promise<ExitCode> {
   const reader = new FlagReader(startCommand, parseCommandArgs(startCommand, argv));
-  const logger = createConsoleLogger({ level: logLevel(io.env), write: (line) => io.err(`${line}\n`) });
+  const logger = createConsoleLogger({ level: logLevelFrom(io.env), write: (line) => io.err(`${line}\n`) });
   const settings = readLocalSettings(reader, io.env, logger);
   const drill = readDrill(reader, reader.string('drill'), '--drill');
   const drillFor =

@@ -6,10 +6,13 @@
  */
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DEFAULT_MONITOR_SETTINGS, type MonitorState, runMonitor } from '../../functions/monitor/monitor.ts';
+import { type MonitorState, runMonitor } from '../../functions/monitor/monitor.ts';
+import { DEFAULT_MONITOR_SETTINGS } from '../../functions/monitor/settings.ts';
 import type { Status } from '../../functions/monitor/tracker.ts';
 import { handleProbe } from '../../functions/probe/probe.ts';
+import { probeSettings } from '../../functions/probe/settings.ts';
 import { handleRemediate } from '../../functions/remediate/remediate.ts';
+import { remediateSettings } from '../../functions/remediate/settings.ts';
 import { RDS_LOG_LINE_PREFIX } from '../../functions/runbook/evidence.ts';
 import { sweepRequest } from '../../functions/sweep/sweep.ts';
 import type { TargetCatalog } from '../../shared/binding.ts';
@@ -22,6 +25,7 @@ import { MemorySink, type MetricSink } from '../../shared/metrics.ts';
 import type { ProbeResult } from '../../shared/probe/probe.ts';
 import type { RemediationResult } from '../../shared/remediation/remediate.ts';
 import type { IncidentRecord } from '../../shared/runbook/record.ts';
+import { RUNBOOK_CLOCK, runbookSettingsOf } from '../../shared/runbook/settings.ts';
 import type { RunbookSettings } from '../../shared/runbook/types.ts';
 import {
   DEFAULT_REMEDIATION,
@@ -72,7 +76,7 @@ export interface LocalSettings {
 export const LOCAL_PROFILE: Omit<LocalSettings, 'home' | 'logger' | 'databaseUrl'> = {
   cadenceMs: 2_000,
   confirmDelayMs: 500,
-  escalateAfterMs: 20 * 60_000,
+  escalateAfterMs: RUNBOOK_CLOCK.escalateAfter.defaultMs,
   recheckMs: 5_000,
   maxDurationMs: 30 * 60_000,
   sweepEveryMs: 30_000,
@@ -321,11 +325,11 @@ export class LocalSystem {
   }
 
   private runbookSettings(): RunbookSettings {
-    return {
-      escalateAfterSeconds: Math.max(0, Math.round(this.settings.escalateAfterMs / 1_000)),
-      recheckSeconds: Math.max(1, Math.round(this.settings.recheckMs / 1_000)),
-      maxDurationSeconds: Math.max(1, Math.round(this.settings.maxDurationMs / 1_000)),
-    };
+    return runbookSettingsOf({
+      escalateAfterMs: this.settings.escalateAfterMs,
+      recheckEveryMs: this.settings.recheckMs,
+      maxDurationMs: this.settings.maxDurationMs,
+    });
   }
 
   private async monitorLoop(): Promise<void> {
@@ -349,7 +353,7 @@ export class LocalSystem {
                   connection: target.connection,
                   longQueryThresholdSeconds: target.thresholds.longQuerySeconds,
                 },
-                { connectTimeoutMs: 3_000, statementTimeoutMs: 2_000, catalog: this.catalog },
+                { ...probeSettings.defaults, catalog: this.catalog },
                 { logger: this.settings.logger, secrets: this.secretsClient(), clock: this.clock },
               )) as ProbeResult,
             openIncident: (target, trigger) => this.open(target, trigger),
@@ -417,7 +421,7 @@ export class LocalSystem {
       try {
         const result = (await handleRemediate(
           sweepRequest(this.target),
-          { connectTimeoutMs: 3_000, statementTimeoutMs: 5_000, catalog: this.catalog },
+          { ...remediateSettings.defaults, catalog: this.catalog },
           { logger: this.settings.logger, secrets: this.secretsClient(), clock: this.clock },
         )) as RemediationResult;
         const terminated = result.dryRun

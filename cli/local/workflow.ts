@@ -6,7 +6,9 @@
  */
 import { PublishCommand, type PublishCommandInput, type SNSClient } from '@aws-sdk/client-sns';
 import { handleProbe } from '../../functions/probe/probe.ts';
+import { probeSettings } from '../../functions/probe/settings.ts';
 import { handleRemediate } from '../../functions/remediate/remediate.ts';
+import { remediateSettings } from '../../functions/remediate/settings.ts';
 import { handleRunbook, type RunbookDeps } from '../../functions/runbook/runbook.ts';
 import type { TargetCatalog } from '../../shared/binding.ts';
 import type { Clock } from '../../shared/clock.ts';
@@ -88,7 +90,7 @@ export interface LocalWorkflowOptions {
 export function createLocalWorkflow(options: LocalWorkflowOptions): LocalStepFunctions {
   const definition = options.definition ?? substitute(runbookDefinition(), LOCAL_FUNCTIONS);
   const { clock, logger } = options;
-  const probeConfig = options.probeConfig ?? { connectTimeoutMs: 3_000, statementTimeoutMs: 2_000 };
+  const probeConfig = options.probeConfig ?? probeSettings.defaults;
   // The local services answer the same commands as the SDK clients they stand in for.
   const secrets = options.secrets as Parameters<typeof handleProbe>[2]['secrets'];
 
@@ -98,7 +100,11 @@ export function createLocalWorkflow(options: LocalWorkflowOptions): LocalStepFun
   const remediate = (payload: unknown) =>
     handleRemediate(
       payload,
-      { connectTimeoutMs: probeConfig.connectTimeoutMs, statementTimeoutMs: 5_000, catalog },
+      {
+        connectTimeoutMs: probeConfig.connectTimeoutMs,
+        statementTimeoutMs: remediateSettings.defaults.statementTimeoutMs,
+        catalog,
+      },
       { logger, secrets, clock },
     );
   const runbook = async (payload: unknown) => {

@@ -6,50 +6,18 @@ import { RDSClient } from '@aws-sdk/client-rds';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { systemClock } from '../../shared/clock.ts';
 import { targetSource } from '../../shared/discovery.ts';
-import { fleetFromEnvironment } from '../../shared/fleet.ts';
 import { openIncident } from '../../shared/incidents.ts';
-import {
-  coreLogger,
-  createLambdaLogger,
-  EARLY_ABORT_MS,
-  lambdaHandler,
-  parseEnvironment,
-} from '../../shared/lambda.ts';
+import { coreLogger, createLambdaLogger, EARLY_ABORT_MS, lambdaHandler } from '../../shared/lambda.ts';
 import { CloudWatchSink } from '../../shared/metrics.ts';
-import { runbookEnvironment, runbookSettingsFrom } from '../../shared/runbook/settings.ts';
 import { parseScheduleEvent } from '../../shared/schedule-event.ts';
-import { duration, number, string, withDefault } from '../../shared/validate.ts';
 import { acquireLease, LEASE_CLOCK_MARGIN_MS } from './lease.ts';
-import { DEFAULT_MONITOR_SETTINGS, type MonitorState, runMonitor } from './monitor.ts';
+import { type MonitorState, runMonitor } from './monitor.ts';
 import { probeViaLambda } from './probe-client.ts';
+import { DEFAULT_MONITOR_SETTINGS, monitorEnvironment } from './settings.ts';
 import { summarize } from './summary.ts';
 
 const logger = createLambdaLogger('monitor');
-const env = parseEnvironment(
-  {
-    ...runbookEnvironment,
-    PGWARDEN_PROBE_FUNCTION: string({ maxLength: 140, patternHint: 'the probe function name or ARN' }),
-    PGWARDEN_CADENCE: withDefault(
-      duration({ minMs: 1_000, maxMs: 60_000 }),
-      DEFAULT_MONITOR_SETTINGS.cadenceMs,
-    ),
-    PGWARDEN_CONFIRM_DELAY: withDefault(
-      duration({ minMs: 100, maxMs: 10_000 }),
-      DEFAULT_MONITOR_SETTINGS.confirmDelayMs,
-    ),
-    PGWARDEN_CONCURRENCY: withDefault(
-      number({ min: 1, max: 100, integer: true, coerce: true }),
-      DEFAULT_MONITOR_SETTINGS.concurrency,
-    ),
-    PGWARDEN_RUN_FOR: withDefault(duration({ minMs: 1_000, maxMs: 14 * 60_000 }), 55_000),
-    PGWARDEN_NAMESPACE: withDefault(string({ maxLength: 255 }), 'PgWarden'),
-    PGWARDEN_LEASE_TABLE: string({ maxLength: 255, patternHint: 'the monitor lease table name' }),
-  },
-  process.env,
-  'monitor',
-);
-const fleet = fleetFromEnvironment(process.env, 'monitor');
-const runbookSettings = runbookSettingsFrom(env, 'monitor');
+const { fleet, runbook: runbookSettings, ...env } = monitorEnvironment(process.env);
 const lambda = new LambdaClient({});
 const cloudwatch = new CloudWatchClient({});
 const sfn = new SFNClient({});
@@ -67,7 +35,7 @@ export const handler = lambdaHandler(logger, async (event, { signal, context, lo
   // After its timeout Lambda has stopped this run, whatever it was doing: the lease lasts that long.
   const hardEnd = startedAt + context.getRemainingTimeInMillis();
   const lease = await acquireLease(
-    { dynamodb, table: env.PGWARDEN_LEASE_TABLE, logger: log, signal },
+    { dynamodb, table: env.leaseTable, logger: log, signal },
     randomUUID(),
     startedAt,
     hardEnd + LEASE_CLOCK_MARGIN_MS,
@@ -85,8 +53,8 @@ export const handler = lambdaHandler(logger, async (event, { signal, context, lo
   // cut short and not counted (it says nothing about its target).
   const probingEnds = hardEnd - EARLY_ABORT_MS - FLUSH_RESERVE_MS;
   const probing = AbortSignal.any([signal, AbortSignal.timeout(Math.max(0, probingEnds - startedAt))]);
-  const until = Math.min(startedAt + env.PGWARDEN_RUN_FOR, probingEnds);
-  const sink = new CloudWatchSink(cloudwatch, env.PGWARDEN_NAMESPACE, (error, datums) =>
+  const until = Math.min(startedAt + env.runForMs, probingEnds);
+  const sink = new CloudWatchSink(cloudwatch, env.namespace, (error, datums) =>
     log.error('PutMetricData failed', { datums, error: (error as Error).message }),
   );
   try {
@@ -94,16 +62,16 @@ export const handler = lambdaHandler(logger, async (event, { signal, context, lo
       await targets(),
       {
         ...DEFAULT_MONITOR_SETTINGS,
-        cadenceMs: env.PGWARDEN_CADENCE,
-        confirmDelayMs: env.PGWARDEN_CONFIRM_DELAY,
-        concurrency: env.PGWARDEN_CONCURRENCY,
+        cadenceMs: env.cadenceMs,
+        confirmDelayMs: env.confirmDelayMs,
+        concurrency: env.concurrency,
       },
       {
         probe: (target, probeSignal) =>
-          probeViaLambda(lambda, env.PGWARDEN_PROBE_FUNCTION, target, () => systemClock.now(), probeSignal),
+          probeViaLambda(lambda, env.probeFunction, target, () => systemClock.now(), probeSignal),
         openIncident: (target, trigger) =>
           openIncident(
-            { sfn, stateMachineArn: env.PGWARDEN_STATE_MACHINE_ARN, clock: systemClock, logger: log, signal },
+            { sfn, stateMachineArn: env.stateMachineArn, clock: systemClock, logger: log, signal },
             target,
             trigger,
             runbookSettings,

@@ -14,23 +14,17 @@ import type { Trigger } from '../../shared/runbook/types.ts';
 import type { Target } from '../../shared/target.ts';
 import { newTrackerState, observe, type Status, type TrackerState, type Verdict } from './tracker.ts';
 
+/** The core's timings; their bounds and defaults are the monitor function's settings (settings.ts). */
 export interface MonitorSettings {
-  /** Time between scheduled probes of one target. @default 10 s */
+  /** Time between scheduled probes of one target. */
   cadenceMs: number;
-  /** Time between confirmation probes after a bad one. @default 1 s */
+  /** Time between confirmation probes after a bad one. */
   confirmDelayMs: number;
-  /** Most probes in flight at once. @default 10 */
+  /** Most probes in flight at once. */
   concurrency: number;
-  /** Don't ask Step Functions about an incident we opened or joined less than this ago. @default 60 s */
+  /** Don't ask Step Functions about an incident we opened or joined less than this ago. */
   incidentRecheckMs: number;
 }
-
-export const DEFAULT_MONITOR_SETTINGS: MonitorSettings = {
-  cadenceMs: 10_000,
-  confirmDelayMs: 1_000,
-  concurrency: 10,
-  incidentRecheckMs: 60_000,
-};
 
 export interface MonitorDeps {
   probe(target: Target, signal: AbortSignal): Promise<ProbeResult>;

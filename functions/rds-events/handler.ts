@@ -3,29 +3,21 @@ import { RDSClient } from '@aws-sdk/client-rds';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { systemClock } from '../../shared/clock.ts';
 import { targetSource } from '../../shared/discovery.ts';
-import { fleetFromEnvironment } from '../../shared/fleet.ts';
 import { openIncident } from '../../shared/incidents.ts';
-import { coreLogger, createLambdaLogger, lambdaHandler, parseEnvironment } from '../../shared/lambda.ts';
+import { coreLogger, createLambdaLogger, lambdaHandler } from '../../shared/lambda.ts';
 import { CloudWatchSink } from '../../shared/metrics.ts';
-import { runbookEnvironment, runbookSettingsFrom } from '../../shared/runbook/settings.ts';
-import { string, withDefault } from '../../shared/validate.ts';
 import { handleIntake } from './intake.ts';
+import { rdsEventsEnvironment } from './settings.ts';
 
 const logger = createLambdaLogger('rds-events');
-const env = parseEnvironment(
-  { ...runbookEnvironment, PGWARDEN_NAMESPACE: withDefault(string({ maxLength: 255 }), 'PgWarden') },
-  process.env,
-  'rds-events',
-);
-const fleet = fleetFromEnvironment(process.env, 'rds-events');
-const settings = runbookSettingsFrom(env, 'rds-events');
+const { fleet, runbook: settings, ...env } = rdsEventsEnvironment(process.env);
 const cloudwatch = new CloudWatchClient({});
 const sfn = new SFNClient({});
 const rds = new RDSClient({});
 const targets = targetSource(fleet, { rds, logger: coreLogger(logger), now: () => systemClock.now() });
 
 export const handler = lambdaHandler(logger, async (event, { signal, log }) => {
-  const metrics = new CloudWatchSink(cloudwatch, env.PGWARDEN_NAMESPACE, (error) =>
+  const metrics = new CloudWatchSink(cloudwatch, env.namespace, (error) =>
     log.error('PutMetricData failed', { error: (error as Error).message }),
   );
   let result: Awaited<ReturnType<typeof handleIntake>>;
@@ -34,7 +26,7 @@ export const handler = lambdaHandler(logger, async (event, { signal, log }) => {
       targets,
       openIncident: (target, trigger) =>
         openIncident(
-          { sfn, stateMachineArn: env.PGWARDEN_STATE_MACHINE_ARN, clock: systemClock, logger: log, signal },
+          { sfn, stateMachineArn: env.stateMachineArn, clock: systemClock, logger: log, signal },
           target,
           trigger,
           settings,

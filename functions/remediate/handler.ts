@@ -1,12 +1,11 @@
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { catalogFromFleet } from '../../shared/binding.ts';
 import { secretsClientsByRegion } from '../../shared/credentials.ts';
-import { fleetFromEnvironment } from '../../shared/fleet.ts';
-import { createLambdaLogger, lambdaHandler, parseEnvironment } from '../../shared/lambda.ts';
+import { createLambdaLogger, lambdaHandler } from '../../shared/lambda.ts';
 import { emfRecord } from '../../shared/metrics.ts';
 import { sessionsSignalled } from '../../shared/remediation/remediate.ts';
-import { duration, withDefault } from '../../shared/validate.ts';
 import { handleRemediate } from './remediate.ts';
+import { remediateEnvironment } from './settings.ts';
 
 const logger = createLambdaLogger('remediate');
 const secrets = new SecretsManagerClient({});
@@ -16,16 +15,9 @@ const secretsIn = secretsClientsByRegion(
   process.env.AWS_REGION,
   (region) => new SecretsManagerClient({ region }),
 );
-const env = parseEnvironment(
-  {
-    PGWARDEN_CONNECT_TIMEOUT: withDefault(duration({ minMs: 100, maxMs: 20_000 }), 3_000),
-    PGWARDEN_STATEMENT_TIMEOUT: withDefault(duration({ minMs: 100, maxMs: 20_000 }), 5_000),
-  },
-  process.env,
-  'remediate',
-);
+const { fleet, connectTimeoutMs, statementTimeoutMs } = remediateEnvironment(process.env);
 // The deployed fleet: a payload names a target, the configuration says what it is.
-const catalog = catalogFromFleet(fleetFromEnvironment(process.env, 'remediate'), process.env.AWS_REGION);
+const catalog = catalogFromFleet(fleet, process.env.AWS_REGION);
 
 export const handler = lambdaHandler(logger, async (event, { signal, log }) => {
   const targetId = (event as { targetId?: unknown } | null)?.targetId;
@@ -33,8 +25,8 @@ export const handler = lambdaHandler(logger, async (event, { signal, log }) => {
   const result = await handleRemediate(
     event,
     {
-      connectTimeoutMs: env.PGWARDEN_CONNECT_TIMEOUT,
-      statementTimeoutMs: env.PGWARDEN_STATEMENT_TIMEOUT,
+      connectTimeoutMs,
+      statementTimeoutMs,
       catalog,
     },
     { logger: log, secrets, secretsIn, signal },

@@ -3,30 +3,15 @@ import { RDSClient } from '@aws-sdk/client-rds';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { catalogFromFleet } from '../../shared/binding.ts';
 import { systemClock } from '../../shared/clock.ts';
-import { fleetFromEnvironment } from '../../shared/fleet.ts';
-import { createLambdaLogger, lambdaHandler, parseEnvironment } from '../../shared/lambda.ts';
-import { runbookSettingsEnvironment, runbookSettingsFrom } from '../../shared/runbook/settings.ts';
-import { string } from '../../shared/validate.ts';
+import { createLambdaLogger, lambdaHandler } from '../../shared/lambda.ts';
 import { handleRunbook } from './runbook.ts';
+import { runbookEnvironment } from './settings.ts';
 
-const TOPIC = /^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]+$/;
 const logger = createLambdaLogger('runbook');
-const env = parseEnvironment(
-  {
-    PGWARDEN_PAGES_TOPIC_ARN: string({ pattern: TOPIC, patternHint: 'the pages SNS topic ARN' }),
-    PGWARDEN_NOTIFICATIONS_TOPIC_ARN: string({
-      pattern: TOPIC,
-      patternHint: 'the notifications SNS topic ARN',
-    }),
-    ...runbookSettingsEnvironment,
-  },
-  process.env,
-  'runbook',
-);
+const { fleet, runbook: settings, ...env } = runbookEnvironment(process.env);
 // What a target id stands for, and the incident clock, as deployed: an execution's input is written
 // by whoever may start one.
-const catalog = catalogFromFleet(fleetFromEnvironment(process.env, 'runbook'), process.env.AWS_REGION);
-const settings = runbookSettingsFrom(env, 'runbook');
+const catalog = catalogFromFleet(fleet, process.env.AWS_REGION);
 const rds = new RDSClient({});
 const cloudwatch = new CloudWatchClient({});
 const sfn = new SFNClient({});
@@ -41,7 +26,7 @@ export const handler = lambdaHandler(logger, async (event, { signal, log }) => {
     sfn,
     rds,
     cloudwatch,
-    topics: { pages: env.PGWARDEN_PAGES_TOPIC_ARN, notifications: env.PGWARDEN_NOTIFICATIONS_TOPIC_ARN },
+    topics: { pages: env.pagesTopicArn, notifications: env.notificationsTopicArn },
     clock: systemClock,
     logger: log,
     signal,

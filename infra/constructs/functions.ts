@@ -6,7 +6,14 @@ import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import { monitorSettings } from '../../functions/monitor/settings.ts';
+import { probeSettings } from '../../functions/probe/settings.ts';
+import { rdsEventsSettings } from '../../functions/rds-events/settings.ts';
+import { remediateSettings } from '../../functions/remediate/settings.ts';
+import { runbookFunctionSettings } from '../../functions/runbook/settings.ts';
+import { sweepSettings } from '../../functions/sweep/settings.ts';
 import { NAMESPACE } from '../../shared/metrics.ts';
+import { type RunbookSettingValues, STATE_MACHINE_SETTING } from '../../shared/runbook/settings.ts';
 import { allRdsArns, type FleetAccess } from '../access.ts';
 import { type FunctionNetwork, PgWardenFunction } from './function.ts';
 import { acknowledgeWildcardResources } from './nag.ts';
@@ -20,10 +27,10 @@ export interface FunctionsProps {
   readonly access: FleetAccess;
   /** Where the functions that speak SQL run. */
   readonly network: FunctionNetwork;
-  /** Runbook settings for the functions that open incidents: PGWARDEN_ESCALATE_AFTER and the rest. */
-  readonly runbookEnvironment: Readonly<Record<string, string>>;
-  /** How often the monitor probes each target, e.g. "10s". */
-  readonly cadence: string;
+  /** The runbook clock and links, for the functions that open incidents and the runbook function. */
+  readonly runbook: Readonly<RunbookSettingValues>;
+  /** How often the monitor probes each target, in milliseconds. */
+  readonly cadenceMs: number;
   /** How often the sweep runs; bounds its timeout so runs never overlap. */
   readonly sweepEvery: Duration;
   readonly pages: sns.ITopic;
@@ -88,11 +95,7 @@ export class Functions extends Construct {
       // (npm run bench, section 6). Traced when the caller is (the runbook's executions).
       tracing: lambda.Tracing.PASS_THROUGH,
       // The fleet, so a payload only names a target: what it is comes from the configuration.
-      environment: {
-        ...props.fleetEnvironment,
-        PGWARDEN_CONNECT_TIMEOUT: '3s',
-        PGWARDEN_STATEMENT_TIMEOUT: '2s',
-      },
+      environment: { ...props.fleetEnvironment, ...probeSettings.toEnvironment({}) },
     });
     this.remediate = new PgWardenFunction(this, 'Remediate', {
       ...common,
@@ -100,11 +103,7 @@ export class Functions extends Construct {
       description: 'terminates runaway sessions under guardrails',
       timeout: Duration.seconds(30),
       network: props.network,
-      environment: {
-        ...props.fleetEnvironment,
-        PGWARDEN_CONNECT_TIMEOUT: '3s',
-        PGWARDEN_STATEMENT_TIMEOUT: '5s',
-      },
+      environment: { ...props.fleetEnvironment, ...remediateSettings.toEnvironment({}) },
     });
     for (const fn of [this.probe, this.remediate]) this.grantDatabaseLogin(fn, access);
 
@@ -122,15 +121,14 @@ export class Functions extends Construct {
       timeout: MONITOR_TIMEOUT,
       // Measured peak about 125 MB while probing 100 databases (npm run bench, section 5).
       memorySize: 256,
+      // The lease table and the state machine are added once they exist (below, and connectRunbook).
       environment: {
         ...props.fleetEnvironment,
-        ...props.runbookEnvironment,
-        PGWARDEN_PROBE_FUNCTION: this.probe.function.functionName,
-        PGWARDEN_CADENCE: props.cadence,
-        PGWARDEN_CONFIRM_DELAY: '1s',
-        PGWARDEN_CONCURRENCY: '10',
-        PGWARDEN_RUN_FOR: '51s',
-        PGWARDEN_NAMESPACE: NAMESPACE,
+        ...monitorSettings.toEnvironment({
+          ...props.runbook,
+          probeFunction: this.probe.function.functionName,
+          cadenceMs: props.cadenceMs,
+        }),
       },
     });
     this.monitorLease = new dynamodb.Table(this, 'MonitorLease', {
@@ -144,7 +142,7 @@ export class Functions extends Construct {
       reason:
         'The table holds one lease item that expires within a minute; point-in-time recovery would restore nothing of value.',
     });
-    this.monitor.addEnvironment('PGWARDEN_LEASE_TABLE', this.monitorLease.tableName);
+    this.monitor.addEnvironment(monitorSettings.settings.leaseTable.variable, this.monitorLease.tableName);
     this.monitor.role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: 'HoldTheMonitorLease',
@@ -165,8 +163,7 @@ export class Functions extends Construct {
       timeout: Duration.seconds(Math.min(300, props.sweepEvery.toSeconds())),
       environment: {
         ...props.fleetEnvironment,
-        PGWARDEN_REMEDIATE_FUNCTION: this.remediate.function.functionName,
-        PGWARDEN_CONCURRENCY: '5',
+        ...sweepSettings.toEnvironment({ remediateFunction: this.remediate.function.functionName }),
       },
     });
     this.sweep.function.configureAsyncInvoke({ retryAttempts: 0, maxEventAge: Duration.seconds(60) });
@@ -179,8 +176,7 @@ export class Functions extends Construct {
       timeout: Duration.seconds(30),
       environment: {
         ...props.fleetEnvironment,
-        ...props.runbookEnvironment,
-        PGWARDEN_NAMESPACE: NAMESPACE,
+        ...rdsEventsSettings.toEnvironment({ ...props.runbook }),
       },
     });
     this.rdsEvents.role.addToPrincipalPolicy(PUT_METRIC_DATA('PublishPgWardenMetrics'));
@@ -195,10 +191,11 @@ export class Functions extends Construct {
       // configuration says what it is and how long before on-call is paged.
       environment: {
         ...props.fleetEnvironment,
-        ...props.runbookEnvironment,
-        PGWARDEN_PAGES_TOPIC_ARN: props.pages.topicArn,
-        PGWARDEN_NOTIFICATIONS_TOPIC_ARN: props.notifications.topicArn,
-        PGWARDEN_NAMESPACE: NAMESPACE,
+        ...runbookFunctionSettings.toEnvironment({
+          ...props.runbook,
+          pagesTopicArn: props.pages.topicArn,
+          notificationsTopicArn: props.notifications.topicArn,
+        }),
       },
     });
     this.grantRunbookRds(access, props.discovery);
@@ -232,7 +229,7 @@ export class Functions extends Construct {
       ],
     });
     for (const fn of [this.monitor, this.rdsEvents]) {
-      fn.addEnvironment('PGWARDEN_STATE_MACHINE_ARN', stateMachine.stateMachineArn);
+      fn.addEnvironment(STATE_MACHINE_SETTING.stateMachineArn.variable, stateMachine.stateMachineArn);
       stateMachine.grantStartExecution(fn);
       stateMachine.grant(fn, 'states:ListExecutions');
       const executions = executionsArn(stateMachine);

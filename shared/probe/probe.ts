@@ -29,10 +29,13 @@ export const PROBE_READ_LIMITS: ReadLimits = {
 /** A checkpointer younger than the postmaster by more than this means the server crash-restarted. */
 const RESTART_MARGIN_MS = 1_000;
 
+/** A probe session's timeouts unless told otherwise: the probe function's defaults (functions/probe/settings.ts). */
+export const PROBE_TIMEOUTS = { connectTimeoutMs: 3_000, statementTimeoutMs: 2_000 } as const;
+
 export interface ProbeOptions {
-  /** @default 3000 */
+  /** @default PROBE_TIMEOUTS.connectTimeoutMs */
   connectTimeoutMs?: number;
-  /** @default 2000 */
+  /** @default PROBE_TIMEOUTS.statementTimeoutMs */
   statementTimeoutMs?: number;
   /** Queries running longer count as long-running. @default 300 (5 minutes, the runbook's figure) */
   longQueryThresholdSeconds?: number;
@@ -160,8 +163,8 @@ export async function probe(
   let session: DbSession;
   try {
     session = await openSession(spec, credentials, {
-      connectTimeoutMs: options.connectTimeoutMs ?? 3_000,
-      statementTimeoutMs: options.statementTimeoutMs ?? 2_000,
+      connectTimeoutMs: options.connectTimeoutMs ?? PROBE_TIMEOUTS.connectTimeoutMs,
+      statementTimeoutMs: options.statementTimeoutMs ?? PROBE_TIMEOUTS.statementTimeoutMs,
       applicationName: options.applicationName ?? 'pgwarden-probe',
       searchPath: SYSTEM_SEARCH_PATH,
       readLimits: PROBE_READ_LIMITS,

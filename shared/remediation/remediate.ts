@@ -43,6 +43,12 @@ export const REDACTED_QUERY = '[redacted]';
  */
 export const MAX_SKIP_RECORDS = 200;
 
+/**
+ * A remediation session's timeouts unless told otherwise: the remediate function's defaults
+ * (functions/remediate/settings.ts). Statements get longer than a probe's: they signal many backends.
+ */
+export const REMEDIATION_TIMEOUTS = { connectTimeoutMs: 3_000, statementTimeoutMs: 5_000 } as const;
+
 export interface RemediateRequest {
   /** Target id, carried into the audit and the logs. */
   targetId: string;
@@ -65,9 +71,9 @@ export interface RemediateRequest {
   incidentId?: string;
   /** Skip records to return; the rest are only counted and logged. @default MAX_SKIP_RECORDS */
   maxSkipRecords?: number;
-  /** @default 3000 */
+  /** @default REMEDIATION_TIMEOUTS.connectTimeoutMs */
   connectTimeoutMs?: number;
-  /** @default 5000 */
+  /** @default REMEDIATION_TIMEOUTS.statementTimeoutMs */
   statementTimeoutMs?: number;
 }
 
@@ -289,8 +295,8 @@ export async function remediate(
   let session: DbSession;
   try {
     session = await openSession(spec, credentials, {
-      connectTimeoutMs: request.connectTimeoutMs ?? 3_000,
-      statementTimeoutMs: request.statementTimeoutMs ?? 5_000,
+      connectTimeoutMs: request.connectTimeoutMs ?? REMEDIATION_TIMEOUTS.connectTimeoutMs,
+      statementTimeoutMs: request.statementTimeoutMs ?? REMEDIATION_TIMEOUTS.statementTimeoutMs,
       applicationName: REMEDIATOR_APPLICATION,
       searchPath: SYSTEM_SEARCH_PATH,
       logger,

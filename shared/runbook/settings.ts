@@ -5,44 +5,40 @@
  */
 import { formatDuration } from '../duration.ts';
 import { ConfigError, type Issue } from '../errors.ts';
-import { duration, optional, type Schema, string, withDefault } from '../validate.ts';
+import { type DurationBounds, durationSetting, optionalSetting, referenceSetting } from '../settings.ts';
+import type { Schema } from '../validate.ts';
 import { DEFAULT_RUNBOOK_SETTINGS, type RunbookSettings } from './types.ts';
 
 /** Bounds of one clock setting, in milliseconds. */
-export interface ClockBounds {
-  readonly minMs: number;
-  readonly maxMs: number;
-  readonly defaultMs: number;
-}
+export type ClockBounds = DurationBounds;
 
-/** The runbook clock's settings: their bounds and defaults. */
+/** The runbook clock's settings: their variables, bounds and defaults. */
 export const RUNBOOK_CLOCK = {
   /** Page if the incident is still open this long after it opened. */
-  escalateAfter: {
+  escalateAfter: durationSetting('PGWARDEN_ESCALATE_AFTER', {
     minMs: 10_000,
     maxMs: 86_400_000,
     defaultMs: DEFAULT_RUNBOOK_SETTINGS.escalateAfterSeconds * 1_000,
-  },
+  }),
   /** Verify the target this often. */
-  recheckEvery: {
+  recheckEvery: durationSetting('PGWARDEN_RECHECK_EVERY', {
     minMs: 1_000,
     maxMs: 3_600_000,
     defaultMs: DEFAULT_RUNBOOK_SETTINGS.recheckSeconds * 1_000,
-  },
+  }),
   /** Stop following the incident (with a final notice) after this long. */
-  maxDuration: {
+  maxDuration: durationSetting('PGWARDEN_MAX_DURATION', {
     minMs: 60_000,
     maxMs: 7 * 86_400_000,
     defaultMs: DEFAULT_RUNBOOK_SETTINGS.maxDurationSeconds * 1_000,
-  },
-} as const satisfies Record<string, ClockBounds>;
+  }),
+} as const;
 
 export type ClockSetting = keyof typeof RUNBOOK_CLOCK;
 
 /** A clock setting as a duration schema with its bounds and default. */
 export function clockSchema(setting: ClockSetting): Schema<number> {
-  const { minMs, maxMs, defaultMs } = RUNBOOK_CLOCK[setting];
-  return withDefault(duration({ minMs, maxMs }), defaultMs);
+  return RUNBOOK_CLOCK[setting].schema;
 }
 
 /** The runbook clock in milliseconds, as a configuration file or an environment gives it. */
@@ -83,62 +79,63 @@ export function runbookClockIssues(
   return issues;
 }
 
+const HTTPS = /^https:\/\//;
+
 /**
  * The runbook's clock and links as configured: what the functions that open incidents put in the
  * execution input, and what the runbook function itself goes by (an execution's input is written by
- * whoever may start one).
+ * whoever may start one). Part of the settings of the monitor, rds-events and runbook functions.
  */
-export const runbookSettingsEnvironment = {
-  PGWARDEN_ESCALATE_AFTER: clockSchema('escalateAfter'),
-  PGWARDEN_RECHECK_EVERY: clockSchema('recheckEvery'),
-  PGWARDEN_MAX_DURATION: clockSchema('maxDuration'),
-  PGWARDEN_DASHBOARD_URL: optional(string({ pattern: /^https:\/\//, patternHint: 'an https:// URL' })),
-  PGWARDEN_CONSOLE_URL: optional(string({ pattern: /^https:\/\//, patternHint: 'an https:// URL' })),
-} satisfies Record<string, Schema<unknown>>;
+export const RUNBOOK_SETTINGS = {
+  escalateAfterMs: RUNBOOK_CLOCK.escalateAfter,
+  recheckEveryMs: RUNBOOK_CLOCK.recheckEvery,
+  maxDurationMs: RUNBOOK_CLOCK.maxDuration,
+  dashboardUrl: optionalSetting('PGWARDEN_DASHBOARD_URL', { pattern: HTTPS, patternHint: 'an https:// URL' }),
+  consoleUrl: optionalSetting('PGWARDEN_CONSOLE_URL', { pattern: HTTPS, patternHint: 'an https:// URL' }),
+} as const;
 
-/** Environment shape shared by every function that opens incidents. */
-export const runbookEnvironment = {
-  PGWARDEN_STATE_MACHINE_ARN: string({
+/** The state machine the functions that open incidents start (monitor, rds-events). */
+export const STATE_MACHINE_SETTING = {
+  stateMachineArn: referenceSetting('PGWARDEN_STATE_MACHINE_ARN', {
     pattern: /^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:stateMachine:[A-Za-z0-9_-]+$|^arn:aws:states:local:/,
     patternHint: 'the runbook state machine ARN',
   }),
-  ...runbookSettingsEnvironment,
-} satisfies Record<string, Schema<unknown>>;
+} as const;
 
 const ENVIRONMENT_PATHS: Record<ClockSetting, string> = {
-  escalateAfter: 'PGWARDEN_ESCALATE_AFTER',
-  recheckEvery: 'PGWARDEN_RECHECK_EVERY',
-  maxDuration: 'PGWARDEN_MAX_DURATION',
+  escalateAfter: RUNBOOK_CLOCK.escalateAfter.variable,
+  recheckEvery: RUNBOOK_CLOCK.recheckEvery.variable,
+  maxDuration: RUNBOOK_CLOCK.maxDuration.variable,
 };
 
+/** The runbook clock and links as a function's settings carry them. */
+export interface RunbookSettingValues extends RunbookClock {
+  dashboardUrl?: string | undefined;
+  consoleUrl?: string | undefined;
+}
+
 /**
- * The runbook settings from a function's parsed environment. A clock that cannot work (see
+ * The runbook settings from a function's parsed settings. A clock that cannot work (see
  * `runbookClockIssues`) fails the cold start with a `ConfigError` naming the variables.
  */
 export function runbookSettingsFrom(
-  env: {
-    PGWARDEN_ESCALATE_AFTER: number;
-    PGWARDEN_RECHECK_EVERY: number;
-    PGWARDEN_MAX_DURATION: number;
-    PGWARDEN_DASHBOARD_URL?: string | undefined;
-    PGWARDEN_CONSOLE_URL?: string | undefined;
-  },
+  values: RunbookSettingValues,
   functionName = 'pgwarden',
 ): RunbookSettings {
-  const issues = runbookClockIssues(
-    {
-      escalateAfterMs: env.PGWARDEN_ESCALATE_AFTER,
-      recheckEveryMs: env.PGWARDEN_RECHECK_EVERY,
-      maxDurationMs: env.PGWARDEN_MAX_DURATION,
-    },
-    ENVIRONMENT_PATHS,
-  );
+  const issues = runbookClockIssues(values, ENVIRONMENT_PATHS);
   if (issues.length > 0) throw new ConfigError(`environment of the ${functionName} function`, issues);
   return {
-    escalateAfterSeconds: Math.round(env.PGWARDEN_ESCALATE_AFTER / 1_000),
-    recheckSeconds: Math.max(1, Math.round(env.PGWARDEN_RECHECK_EVERY / 1_000)),
-    maxDurationSeconds: Math.round(env.PGWARDEN_MAX_DURATION / 1_000),
-    ...(env.PGWARDEN_DASHBOARD_URL ? { dashboardUrl: env.PGWARDEN_DASHBOARD_URL } : {}),
-    ...(env.PGWARDEN_CONSOLE_URL ? { consoleUrl: env.PGWARDEN_CONSOLE_URL } : {}),
+    ...runbookSettingsOf(values),
+    ...(values.dashboardUrl ? { dashboardUrl: values.dashboardUrl } : {}),
+    ...(values.consoleUrl ? { consoleUrl: values.consoleUrl } : {}),
+  };
+}
+
+/** A clock in milliseconds as the runbook's input carries it, in whole seconds. */
+export function runbookSettingsOf(clock: RunbookClock): RunbookSettings {
+  return {
+    escalateAfterSeconds: Math.round(clock.escalateAfterMs / 1_000),
+    recheckSeconds: Math.max(1, Math.round(clock.recheckEveryMs / 1_000)),
+    maxDurationSeconds: Math.max(1, Math.round(clock.maxDurationMs / 1_000)),
   };
 }

@@ -1,11 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildLockChain, exhaustSlots, type FaultTarget } from '../../cli/local/faults.ts';
-import {
-  DEFAULT_MONITOR_SETTINGS,
-  type MonitorDeps,
-  type MonitorState,
-  runMonitor,
-} from '../../functions/monitor/monitor.ts';
+import { type MonitorDeps, type MonitorState, runMonitor } from '../../functions/monitor/monitor.ts';
+import { DEFAULT_MONITOR_SETTINGS } from '../../functions/monitor/settings.ts';
 import { systemClock } from '../../shared/clock.ts';
 import type { ConnectionSpec } from '../../shared/connection.ts';
 import type { OpenOutcome } from '../../shared/incidents.ts';

@@ -20,7 +20,8 @@ import {
   holdIdleInTransaction,
   runLongQuery,
 } from '../../cli/local/faults.ts';
-import { DEFAULT_MONITOR_SETTINGS, type MonitorState, runMonitor } from '../../functions/monitor/monitor.ts';
+import { type MonitorState, runMonitor } from '../../functions/monitor/monitor.ts';
+import { DEFAULT_MONITOR_SETTINGS } from '../../functions/monitor/settings.ts';
 import { newTrackerState, observe, type Status } from '../../functions/monitor/tracker.ts';
 import { systemClock } from '../../shared/clock.ts';
 import { silentLogger } from '../../shared/logger.ts';

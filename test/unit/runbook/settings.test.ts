@@ -1,14 +1,19 @@
 import { describe, expect, it } from 'vitest';
+import { monitorSettings } from '../../../functions/monitor/settings.ts';
 import { parseConfig } from '../../../infra/config.ts';
 import { ConfigError } from '../../../shared/errors.ts';
-import { parseEnvironment } from '../../../shared/lambda.ts';
-import { RUNBOOK_CLOCK, runbookEnvironment, runbookSettingsFrom } from '../../../shared/runbook/settings.ts';
+import { RUNBOOK_CLOCK, runbookSettingsFrom } from '../../../shared/runbook/settings.ts';
 
 const STATE_MACHINE = 'arn:aws:states:eu-west-1:123456789012:stateMachine:pgwarden-runbook';
 
 function settingsFrom(env: Record<string, string>) {
   return runbookSettingsFrom(
-    parseEnvironment(runbookEnvironment, { PGWARDEN_STATE_MACHINE_ARN: STATE_MACHINE, ...env }, 'monitor'),
+    monitorSettings.parse({
+      PGWARDEN_STATE_MACHINE_ARN: STATE_MACHINE,
+      PGWARDEN_PROBE_FUNCTION: 'pgwarden-probe',
+      PGWARDEN_LEASE_TABLE: 'pgwarden-lease',
+      ...env,
+    }),
     'monitor',
   );
 }
