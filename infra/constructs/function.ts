@@ -152,9 +152,10 @@ export class PgWardenFunction extends Construct implements iam.IGrantable {
         sourcesContent: false,
         mainFields: ['module', 'main'],
         banner: REQUIRE_BANNER,
-        // The Node.js runtime ships the AWS SDK v3 (the service clients and their credential chain),
-        // so it stays out of the bundle. IAM tokens are signed with node:crypto; the credential chain
-        // is loaded only outside Lambda, where credentials are not in the environment.
+        // The Node.js runtime ships the AWS SDK v3 (the service clients, their credential chain and the
+        // RDS signer), so it stays out of the bundle. The RDS signer is imported when the first IAM
+        // token is signed, not at cold start; the credential chain only outside Lambda, where
+        // credentials are not in the environment.
         externalModules: ['@aws-sdk/*'],
         forceDockerBundling: false,
       },
