@@ -23,8 +23,8 @@ import {
   samplesFromProbe,
   toDatums,
 } from '../shared/metrics.ts';
-import { type HealthSnapshot, probe } from '../shared/probe/probe.ts';
-import { remediate } from '../shared/remediation/remediate.ts';
+import { type HealthSnapshot, probe } from '../shared/probe/snapshot.ts';
+import { remediate } from '../shared/remediation/remediator.ts';
 import { DEFAULT_REMEDIATION } from '../shared/target.ts';
 import { openIdleSessions } from '../test/helpers/faults.ts';
 import { HOURS_PER_MONTH, PRICES, type Price, SECONDS_PER_MONTH } from './prices.ts';

@@ -14,7 +14,7 @@ import type { Status } from '../functions/monitor/tracker.ts';
 import { systemClock } from '../shared/clock.ts';
 import { silentLogger } from '../shared/logger.ts';
 import type { MetricSink } from '../shared/metrics.ts';
-import { probe } from '../shared/probe/probe.ts';
+import { probe } from '../shared/probe/snapshot.ts';
 import { DEFAULT_REMEDIATION, DEFAULT_THRESHOLDS, type Target } from '../shared/target.ts';
 import {
   type BenchOptions,

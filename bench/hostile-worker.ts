@@ -3,7 +3,7 @@
  * bench/hostile.ts with BENCH_HOSTILE (JSON) in the environment; prints one JSON line.
  */
 import { silentLogger } from '../shared/logger.ts';
-import { probe } from '../shared/probe/probe.ts';
+import { probe } from '../shared/probe/snapshot.ts';
 
 export interface HostileInput {
   port: number;

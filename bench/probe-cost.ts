@@ -7,7 +7,7 @@
 import type { EmbeddedServer } from '../cli/local/embedded.ts';
 import type { FaultHandle } from '../cli/local/faults.ts';
 import { silentLogger } from '../shared/logger.ts';
-import { type HealthSnapshot, probe } from '../shared/probe/probe.ts';
+import { type HealthSnapshot, probe } from '../shared/probe/snapshot.ts';
 import { SNAPSHOT_SQL } from '../shared/probe/snapshot-sql.ts';
 import { openIdleSessions } from '../test/helpers/faults.ts';
 import { CHECK_POSTGRES_ACTIONS, type CheckPostgresRun, runCheckPostgres } from './check-postgres.ts';

@@ -16,7 +16,7 @@ import { type LocalSettings, LocalSystem, type SystemEvent } from '../cli/local/
 import { DEFAULT_MONITOR_SETTINGS } from '../functions/monitor/settings.ts';
 import { type DbSession, openSession } from '../shared/db.ts';
 import { silentLogger } from '../shared/logger.ts';
-import { probe } from '../shared/probe/probe.ts';
+import { probe } from '../shared/probe/snapshot.ts';
 import type { IncidentRecord } from '../shared/runbook/record.ts';
 import { DEFAULT_RUNBOOK_SETTINGS } from '../shared/runbook/types.ts';
 import { DEFAULT_REMEDIATION, DEFAULT_THRESHOLDS, type Thresholds } from '../shared/target.ts';

@@ -7,7 +7,7 @@ import { DEFAULT_MONITOR_SETTINGS } from '../functions/monitor/settings.ts';
 import { systemClock } from '../shared/clock.ts';
 import { silentLogger } from '../shared/logger.ts';
 import { MemorySink } from '../shared/metrics.ts';
-import { probe } from '../shared/probe/probe.ts';
+import { probe } from '../shared/probe/snapshot.ts';
 import { DEFAULT_REMEDIATION, DEFAULT_THRESHOLDS, type Target } from '../shared/target.ts';
 
 export interface ScaleInput {

@@ -3,7 +3,7 @@ import { explainCategory } from '../shared/classify.ts';
 import { formatDuration } from '../shared/duration.ts';
 import type { Assessment } from '../shared/health.ts';
 import { printable } from '../shared/printable.ts';
-import type { ProbeResult } from '../shared/probe/probe.ts';
+import type { ProbeResult } from '../shared/probe/snapshot.ts';
 import type { PublishedMessage } from './local/aws.ts';
 
 export interface Style {

@@ -5,7 +5,7 @@
  */
 import { explainCategory } from './classify.ts';
 import { formatDuration } from './duration.ts';
-import type { ConnectionCounts, ProbeResult } from './probe/probe.ts';
+import type { ConnectionCounts, ProbeResult } from './probe/snapshot.ts';
 import type { Thresholds } from './target.ts';
 
 export type FindingCode =

@@ -4,7 +4,7 @@
  * statement of the same session blocked by the same sessions. Pure: the monitor and the runbook keep
  * the memory between probes.
  */
-import type { HealthSnapshot, LockWait } from './probe/probe.ts';
+import type { HealthSnapshot, LockWait } from './probe/snapshot.ts';
 
 /** When each current lock wait was first seen (ISO), by `lockWaitKey`. */
 export type LockWaitMemory = Record<string, string>;

@@ -9,7 +9,7 @@
 import type { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { type MetricDatum, PutMetricDataCommand, type StandardUnit } from '@aws-sdk/client-cloudwatch';
 import { NAMESPACE } from './namespace.ts';
-import type { HealthSnapshot, ProbeResult } from './probe/probe.ts';
+import type { HealthSnapshot, ProbeResult } from './probe/snapshot.ts';
 
 export { NAMESPACE };
 export const TARGET_DIMENSION = 'Target';

@@ -1,5 +1,5 @@
 import { assess } from '../../shared/health.ts';
-import { PROBE_TIMEOUTS, probe } from '../../shared/probe/probe.ts';
+import { PROBE_TIMEOUTS, probe } from '../../shared/probe/snapshot.ts';
 import { DEFAULT_THRESHOLDS } from '../../shared/target.ts';
 import { type CommandSpec, FlagReader, parseCommandArgs } from '../args.ts';
 import { colours, plain, renderProbe } from '../format.ts';

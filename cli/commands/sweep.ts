@@ -1,5 +1,5 @@
 import { printable } from '../../shared/printable.ts';
-import { remediate } from '../../shared/remediation/remediate.ts';
+import { remediate } from '../../shared/remediation/remediator.ts';
 import { DEFAULT_REMEDIATION } from '../../shared/target.ts';
 import { type CommandSpec, FlagReader, parseCommandArgs } from '../args.ts';
 import { EXIT, type ExitCode, type Io } from '../io.ts';

@@ -9,9 +9,9 @@ import { join } from 'node:path';
 import { type MonitorState, runMonitor } from '../../functions/monitor/monitor.ts';
 import { DEFAULT_MONITOR_SETTINGS } from '../../functions/monitor/settings.ts';
 import type { Status } from '../../functions/monitor/tracker.ts';
-import { handleProbe } from '../../functions/probe/probe.ts';
+import { runProbe } from '../../functions/probe/probe.ts';
 import { probeSettings } from '../../functions/probe/settings.ts';
-import { handleRemediate } from '../../functions/remediate/remediate.ts';
+import { runRemediate } from '../../functions/remediate/remediate.ts';
 import { remediateSettings } from '../../functions/remediate/settings.ts';
 import { RDS_LOG_LINE_PREFIX } from '../../functions/runbook/evidence.ts';
 import { sweepRequest } from '../../functions/sweep/sweep.ts';
@@ -22,8 +22,8 @@ import { describeError } from '../../shared/errors.ts';
 import { incidentIdOf, type OpenOutcome, openIncident, partOf } from '../../shared/incidents.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { MemorySink, type MetricSink } from '../../shared/metrics.ts';
-import type { ProbeResult } from '../../shared/probe/probe.ts';
-import type { RemediationResult } from '../../shared/remediation/remediate.ts';
+import type { ProbeResult } from '../../shared/probe/snapshot.ts';
+import type { RemediationResult } from '../../shared/remediation/remediator.ts';
 import type { IncidentRecord } from '../../shared/runbook/record.ts';
 import { RUNBOOK_CLOCK, runbookSettingsOf } from '../../shared/runbook/settings.ts';
 import type { RunbookSettings } from '../../shared/runbook/types.ts';
@@ -347,7 +347,7 @@ export class LocalSystem {
           },
           {
             probe: async (target) =>
-              (await handleProbe(
+              (await runProbe(
                 {
                   targetId: target.id,
                   connection: target.connection,
@@ -378,8 +378,8 @@ export class LocalSystem {
   }
 
   /** The local Secrets Manager, typed as the SDK client the cores expect (it answers the same command). */
-  private secretsClient(): Parameters<typeof handleProbe>[2]['secrets'] {
-    return this.secrets as unknown as Parameters<typeof handleProbe>[2]['secrets'];
+  private secretsClient(): Parameters<typeof runProbe>[2]['secrets'] {
+    return this.secrets as unknown as Parameters<typeof runProbe>[2]['secrets'];
   }
 
   private async open(target: Target, trigger: Parameters<typeof openIncident>[2]): Promise<OpenOutcome> {
@@ -419,7 +419,7 @@ export class LocalSystem {
       await this.clock.sleep(this.settings.sweepEveryMs, signal).catch(() => undefined);
       if (signal.aborted) break;
       try {
-        const result = (await handleRemediate(
+        const result = (await runRemediate(
           sweepRequest(this.target),
           { ...remediateSettings.defaults, catalog: this.catalog },
           { logger: this.settings.logger, secrets: this.secretsClient(), clock: this.clock },

@@ -5,11 +5,11 @@
  * the moment it was waiting for, so a twenty-minute escalation plays out in milliseconds.
  */
 import { PublishCommand, type PublishCommandInput, type SNSClient } from '@aws-sdk/client-sns';
-import { handleProbe } from '../../functions/probe/probe.ts';
+import { runProbe } from '../../functions/probe/probe.ts';
 import { probeSettings } from '../../functions/probe/settings.ts';
-import { handleRemediate } from '../../functions/remediate/remediate.ts';
+import { runRemediate } from '../../functions/remediate/remediate.ts';
 import { remediateSettings } from '../../functions/remediate/settings.ts';
-import { handleRunbook, type RunbookDeps } from '../../functions/runbook/runbook.ts';
+import { type RunbookDeps, runRunbook } from '../../functions/runbook/runbook.ts';
 import type { TargetCatalog } from '../../shared/binding.ts';
 import type { Clock } from '../../shared/clock.ts';
 import { incidentIdOf } from '../../shared/incidents.ts';
@@ -92,13 +92,13 @@ export function createLocalWorkflow(options: LocalWorkflowOptions): LocalStepFun
   const { clock, logger } = options;
   const probeConfig = options.probeConfig ?? probeSettings.defaults;
   // The local services answer the same commands as the SDK clients they stand in for.
-  const secrets = options.secrets as Parameters<typeof handleProbe>[2]['secrets'];
+  const secrets = options.secrets as Parameters<typeof runProbe>[2]['secrets'];
 
   const { catalog } = options;
   const probe = (payload: unknown) =>
-    handleProbe(payload, { ...probeConfig, catalog }, { logger, secrets, clock });
+    runProbe(payload, { ...probeConfig, catalog }, { logger, secrets, clock });
   const remediate = (payload: unknown) =>
-    handleRemediate(
+    runRemediate(
       payload,
       {
         connectTimeoutMs: probeConfig.connectTimeoutMs,
@@ -115,7 +115,7 @@ export function createLocalWorkflow(options: LocalWorkflowOptions): LocalStepFun
       action: event.action,
       ...(event.node ? { node: event.node } : {}),
     });
-    return handleRunbook(payload, {
+    return runRunbook(payload, {
       catalog,
       // The runbook continues a long incident in a new execution of this very state machine.
       sfn: { send: (command: unknown) => machine.send(command) } as RunbookDeps['sfn'],

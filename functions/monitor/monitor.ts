@@ -9,7 +9,7 @@ import type { OpenOutcome } from '../../shared/incidents.ts';
 import { limiter } from '../../shared/limit.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { type MetricSink, samplesFromProbe } from '../../shared/metrics.ts';
-import type { ProbeResult } from '../../shared/probe/probe.ts';
+import type { ProbeResult } from '../../shared/probe/snapshot.ts';
 import type { Trigger } from '../../shared/runbook/types.ts';
 import type { Target } from '../../shared/target.ts';
 import { newTrackerState, observe, type Status, type TrackerState, type Verdict } from './tracker.ts';

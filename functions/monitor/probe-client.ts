@@ -3,7 +3,7 @@ import type { LambdaClient } from '@aws-sdk/client-lambda';
 import { publicConnection } from '../../shared/connection.ts';
 import { describeError } from '../../shared/errors.ts';
 import { invokeFunction } from '../../shared/invoke.ts';
-import type { ProbeResult } from '../../shared/probe/probe.ts';
+import type { ProbeResult } from '../../shared/probe/snapshot.ts';
 import { redact } from '../../shared/redact.ts';
 import type { Target } from '../../shared/target.ts';
 

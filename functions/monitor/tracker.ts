@@ -8,7 +8,7 @@
 import { explainCategory } from '../../shared/classify.ts';
 import { assess, type Condition, type Finding, RECENT_RESTART_SECONDS, ruleOf } from '../../shared/health.ts';
 import { judgeLockWaits, type LockWaitMemory } from '../../shared/lock-waits.ts';
-import type { ProbeResult } from '../../shared/probe/probe.ts';
+import type { ProbeResult } from '../../shared/probe/snapshot.ts';
 import type { Trigger } from '../../shared/runbook/types.ts';
 import type { Thresholds } from '../../shared/target.ts';
 

@@ -2,7 +2,7 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { catalogFromFleet } from '../../shared/binding.ts';
 import { secretsClientsByRegion } from '../../shared/credentials.ts';
 import { createLambdaLogger, lambdaHandler } from '../../shared/lambda.ts';
-import { handleProbe } from './probe.ts';
+import { runProbe } from './probe.ts';
 import { probeEnvironment } from './settings.ts';
 
 const logger = createLambdaLogger('probe');
@@ -20,7 +20,7 @@ const catalog = catalogFromFleet(fleet, process.env.AWS_REGION);
 export const handler = lambdaHandler(logger, async (event, { signal, log }) => {
   const targetId = (event as { targetId?: unknown } | null)?.targetId;
   if (typeof targetId === 'string') logger.appendKeys({ targetId });
-  return handleProbe(
+  return runProbe(
     event,
     {
       connectTimeoutMs,

@@ -5,7 +5,7 @@ import type { Clock } from '../../shared/clock.ts';
 import { ValidationError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { type IntegrityResult, integritySummary } from '../../shared/probe/integrity.ts';
-import { type ProbeResult, probe } from '../../shared/probe/probe.ts';
+import { type ProbeResult, probe } from '../../shared/probe/snapshot.ts';
 import { connectionSchema, TARGET_ID, toConnectionSpec } from '../../shared/target.ts';
 import { number, object, oneOf, optional, parse, string, withDefault } from '../../shared/validate.ts';
 
@@ -43,7 +43,7 @@ export interface ProbeFunctionDeps {
  * Throws ValidationError only for a malformed event or a target outside the configuration; database
  * faults are results.
  */
-export async function handleProbe(
+export async function runProbe(
   event: unknown,
   config: ProbeFunctionConfig,
   deps: ProbeFunctionDeps,

@@ -1,5 +1,5 @@
 /** The probe function's settings: its session timeouts (and the fleet, which every function carries). */
-import { PROBE_TIMEOUTS } from '../../shared/probe/probe.ts';
+import { PROBE_TIMEOUTS } from '../../shared/probe/snapshot.ts';
 import { defineSettings, type SettingsOf, sessionTimeoutSettings } from '../../shared/settings.ts';
 
 export const probeSettings = defineSettings('probe', sessionTimeoutSettings(PROBE_TIMEOUTS));

@@ -6,7 +6,7 @@ import { targetSource } from '../../shared/discovery.ts';
 import { openIncident } from '../../shared/incidents.ts';
 import { coreLogger, createLambdaLogger, lambdaHandler } from '../../shared/lambda.ts';
 import { CloudWatchSink } from '../../shared/metrics.ts';
-import { handleIntake } from './intake.ts';
+import { runRdsEvents } from './rds-events.ts';
 import { rdsEventsEnvironment } from './settings.ts';
 
 const logger = createLambdaLogger('rds-events');
@@ -20,9 +20,9 @@ export const handler = lambdaHandler(logger, async (event, { signal, log }) => {
   const metrics = new CloudWatchSink(cloudwatch, env.namespace, (error) =>
     log.error('PutMetricData failed', { error: (error as Error).message }),
   );
-  let result: Awaited<ReturnType<typeof handleIntake>>;
+  let result: Awaited<ReturnType<typeof runRdsEvents>>;
   try {
-    result = await handleIntake(event, {
+    result = await runRdsEvents(event, {
       targets,
       openIncident: (target, trigger) =>
         openIncident(

@@ -3,8 +3,8 @@ import { catalogFromFleet } from '../../shared/binding.ts';
 import { secretsClientsByRegion } from '../../shared/credentials.ts';
 import { createLambdaLogger, lambdaHandler } from '../../shared/lambda.ts';
 import { emfRecord } from '../../shared/metrics.ts';
-import { sessionsSignalled } from '../../shared/remediation/remediate.ts';
-import { handleRemediate } from './remediate.ts';
+import { sessionsSignalled } from '../../shared/remediation/remediator.ts';
+import { runRemediate } from './remediate.ts';
 import { remediateEnvironment } from './settings.ts';
 
 const logger = createLambdaLogger('remediate');
@@ -22,7 +22,7 @@ const catalog = catalogFromFleet(fleet, process.env.AWS_REGION);
 export const handler = lambdaHandler(logger, async (event, { signal, log }) => {
   const targetId = (event as { targetId?: unknown } | null)?.targetId;
   if (typeof targetId === 'string') logger.appendKeys({ targetId });
-  const result = await handleRemediate(
+  const result = await runRemediate(
     event,
     {
       connectTimeoutMs,

@@ -8,7 +8,7 @@ import type { Clock } from '../../shared/clock.ts';
 import { ValidationError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { REMEDIATION_ACTIONS } from '../../shared/remediation/policy.ts';
-import { type RemediationResult, remediate } from '../../shared/remediation/remediate.ts';
+import { type RemediationResult, remediate } from '../../shared/remediation/remediator.ts';
 import { connectionSchema, remediationSchema, TARGET_ID, toConnectionSpec } from '../../shared/target.ts';
 import { array, boolean, object, oneOf, optional, parse, string } from '../../shared/validate.ts';
 
@@ -53,7 +53,7 @@ export interface RemediateFunctionDeps {
  * Validates a remediation invocation, binds it to its target and runs it. Throws ValidationError only
  * for a malformed event or a target outside the configuration.
  */
-export async function handleRemediate(
+export async function runRemediate(
   event: unknown,
   config: RemediateFunctionConfig,
   deps: RemediateFunctionDeps,

@@ -1,5 +1,5 @@
 /** The remediate function's settings: its session timeouts (and the fleet, which every function carries). */
-import { REMEDIATION_TIMEOUTS } from '../../shared/remediation/remediate.ts';
+import { REMEDIATION_TIMEOUTS } from '../../shared/remediation/remediator.ts';
 import { defineSettings, type SettingsOf, sessionTimeoutSettings } from '../../shared/settings.ts';
 
 export const remediateSettings = defineSettings('remediate', sessionTimeoutSettings(REMEDIATION_TIMEOUTS));

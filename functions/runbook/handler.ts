@@ -4,7 +4,7 @@ import { SFNClient } from '@aws-sdk/client-sfn';
 import { catalogFromFleet } from '../../shared/binding.ts';
 import { systemClock } from '../../shared/clock.ts';
 import { createLambdaLogger, lambdaHandler } from '../../shared/lambda.ts';
-import { handleRunbook } from './runbook.ts';
+import { runRunbook } from './runbook.ts';
 import { runbookEnvironment } from './settings.ts';
 
 const logger = createLambdaLogger('runbook');
@@ -20,7 +20,7 @@ export const handler = lambdaHandler(logger, async (event, { signal, log }) => {
   const state = (event as { state?: { incidentId?: unknown; target?: { id?: unknown } } } | null)?.state;
   if (typeof state?.incidentId === 'string') logger.setCorrelationId(state.incidentId);
   if (typeof state?.target?.id === 'string') logger.appendKeys({ targetId: state.target.id });
-  return handleRunbook(event, {
+  return runRunbook(event, {
     catalog,
     settings,
     sfn,

@@ -10,7 +10,7 @@ import {
   type Severity,
   WRAPAROUND_DANGER_PCT,
 } from '../../shared/health.ts';
-import type { ProbeResult } from '../../shared/probe/probe.ts';
+import type { ProbeResult } from '../../shared/probe/snapshot.ts';
 import type { RunbookNode } from '../../shared/runbook/definition.ts';
 import type { Decision, InstanceStatus, NodeOutcome, Recovery } from '../../shared/runbook/record.ts';
 import type { Target } from '../../shared/target.ts';

@@ -10,7 +10,7 @@
  * applications are served: rebooting for it could take down a healthy database, so it never does.
  */
 import { formatDuration } from '../../shared/duration.ts';
-import type { ProbeResult } from '../../shared/probe/probe.ts';
+import type { ProbeResult } from '../../shared/probe/snapshot.ts';
 import type { InstanceStatus, NodeOutcome, Recovery, RecoveryKind } from '../../shared/runbook/record.ts';
 import type { Target } from '../../shared/target.ts';
 

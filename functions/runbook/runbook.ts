@@ -22,8 +22,8 @@ import { judgeLockWaits } from '../../shared/lock-waits.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { printable } from '../../shared/printable.ts';
 import type { IntegrityResult } from '../../shared/probe/integrity.ts';
-import type { ProbeResult } from '../../shared/probe/probe.ts';
-import type { RemediationResult } from '../../shared/remediation/remediate.ts';
+import type { ProbeResult } from '../../shared/probe/snapshot.ts';
+import type { RemediationResult } from '../../shared/remediation/remediator.ts';
 import { type OutboxSlot, RUNBOOK_NODES, type RunbookNode } from '../../shared/runbook/definition.ts';
 import { RUNBOOK_HISTORY } from '../../shared/runbook/history.ts';
 import {
@@ -168,7 +168,7 @@ const SETTLE_SECONDS = 10;
 const iso = (ms: number) => new Date(ms).toISOString();
 
 /** Validates a task invocation and runs the action; returns the updated incident record. */
-export async function handleRunbook(event: unknown, deps: RunbookDeps): Promise<IncidentRecord> {
+export async function runRunbook(event: unknown, deps: RunbookDeps): Promise<IncidentRecord> {
   // The last resort must not depend on the state being well-formed: whatever broke, somebody is told.
   if ((event as { action?: unknown } | null)?.action === 'failed') return failedLeniently(event, deps);
   const request = parse(requestSchema, event, 'runbook task', ValidationError);

@@ -6,7 +6,7 @@ import { invokeFunction } from '../../shared/invoke.ts';
 import { coreLogger, createLambdaLogger, lambdaHandler } from '../../shared/lambda.ts';
 import { parseScheduleEvent } from '../../shared/schedule-event.ts';
 import { sweepEnvironment } from './settings.ts';
-import { sweepAll } from './sweep.ts';
+import { runSweep } from './sweep.ts';
 
 const logger = createLambdaLogger('sweep');
 const { fleet, ...env } = sweepEnvironment(process.env);
@@ -16,7 +16,7 @@ const targets = targetSource(fleet, { rds, logger: coreLogger(logger), now: () =
 
 export const handler = lambdaHandler(logger, async (event, { signal, log }) => {
   parseScheduleEvent(event);
-  const results = await sweepAll(
+  const results = await runSweep(
     await targets(),
     {
       remediate: (request) => invokeFunction(lambda, env.remediateFunction, request, signal),

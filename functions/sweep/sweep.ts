@@ -43,7 +43,7 @@ interface RemediationOutcome {
   failure?: { category?: string; message?: string };
 }
 
-export async function sweepAll(
+export async function runSweep(
   targets: readonly Target[],
   deps: SweepDeps,
   concurrency = 5,

@@ -15,8 +15,8 @@ import { sweepSettings } from '../../functions/sweep/settings.ts';
 import { NAMESPACE } from '../../shared/metrics.ts';
 import { type RunbookSettingValues, STATE_MACHINE_SETTING } from '../../shared/runbook/settings.ts';
 import { allRdsArns, type FleetAccess } from '../access.ts';
-import { type FunctionNetwork, PgWardenFunction } from './function.ts';
 import { acknowledgeWildcardResources } from './nag.ts';
+import { type FunctionNetwork, PgWardenFunction } from './pgwarden-function.ts';
 
 export interface FunctionsProps {
   /** The fleet as the functions' environment carries it (`fleetEnvironment`). */

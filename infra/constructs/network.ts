@@ -1,7 +1,7 @@
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import type { FunctionNetwork } from './function.ts';
+import type { FunctionNetwork } from './pgwarden-function.ts';
 
 export interface NetworkProps {
   /** The VPC of the databases. */

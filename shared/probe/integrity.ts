@@ -10,7 +10,7 @@ import { resolveCredentials } from '../credentials.ts';
 import { SYSTEM_SEARCH_PATH, withSession } from '../db.ts';
 import { describeError } from '../errors.ts';
 import { redact } from '../redact.ts';
-import { PROBE_READ_LIMITS, type ProbeDeps, type ProbeFailure, WRAPAROUND_LIMIT } from './probe.ts';
+import { PROBE_READ_LIMITS, type ProbeDeps, type ProbeFailure, WRAPAROUND_LIMIT } from './snapshot.ts';
 
 const INTEGRITY_SQL = `
 SELECT d.datname AS name,

@@ -1,6 +1,6 @@
 /**
  * Remediation planning, pure: which listed sessions to terminate or cancel, and why every other
- * candidate is left alone. No I/O and no clock — the executor (remediate.ts) feeds it the listing and
+ * candidate is left alone. No I/O and no clock — the remediator (remediator.ts) feeds it the listing and
  * carries out the plan, so every guardrail is decided here and can be tested exhaustively.
  */
 import type { RemediationPolicy } from '../target.ts';

@@ -42,7 +42,7 @@ import { acquireLease, MONITOR_LEASE_ID } from '../../functions/monitor/lease.ts
 import { gatherEvidence } from '../../functions/runbook/evidence.ts';
 import { type Notice, publishInput } from '../../functions/runbook/messages.ts';
 import { parseConfig } from '../../infra/config.ts';
-import { REPO_ROOT } from '../../infra/constructs/function.ts';
+import { REPO_ROOT } from '../../infra/constructs/pgwarden-function.ts';
 import { PgWardenStack } from '../../infra/pgwarden-stack.ts';
 import { systemClock } from '../../shared/clock.ts';
 import { resolveCredentials, secretsClientsByRegion } from '../../shared/credentials.ts';

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT } from '../../infra/constructs/function.ts';
+import { REPO_ROOT } from '../../infra/constructs/pgwarden-function.ts';
 import { CLI_CONTEXT, type Json } from './synth.ts';
 
 const out = mkdtempSync(join(tmpdir(), 'pgwarden-app-'));

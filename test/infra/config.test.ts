@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { durationText, loadConfig, parseConfig } from '../../infra/config.ts';
-import { REPO_ROOT } from '../../infra/constructs/function.ts';
+import { REPO_ROOT } from '../../infra/constructs/pgwarden-function.ts';
 import { PgWardenStack } from '../../infra/pgwarden-stack.ts';
 import { ConfigError } from '../../shared/errors.ts';
 import { exampleConfig, type Json } from './synth.ts';

@@ -11,7 +11,7 @@ import {
 } from '@aws-sdk/client-rds';
 import { describe, expect, it } from 'vitest';
 import { recoveryFor } from '../../functions/runbook/recovery.ts';
-import { handleRunbook } from '../../functions/runbook/runbook.ts';
+import { runRunbook } from '../../functions/runbook/runbook.ts';
 import { silentLogger } from '../../shared/logger.ts';
 import type { IncidentRecord } from '../../shared/runbook/record.ts';
 import type { Target } from '../../shared/target.ts';
@@ -94,8 +94,8 @@ async function sent(targets: readonly Target[]): Promise<string[]> {
       waitSeconds: 0,
       paged: false,
     };
-    const announced = await handleRunbook({ action: 'announce', state: state(incident) }, deps);
-    await handleRunbook({ action: 'recover', state: state(announced) }, deps);
+    const announced = await runRunbook({ action: 'announce', state: state(incident) }, deps);
+    await runRunbook({ action: 'recover', state: state(announced) }, deps);
   }
   return out.sort();
 }

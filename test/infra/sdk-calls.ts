@@ -7,7 +7,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
-import { REPO_ROOT } from '../../infra/constructs/function.ts';
+import { REPO_ROOT } from '../../infra/constructs/pgwarden-function.ts';
 
 /** The IAM service prefix of each SDK client package pgwarden uses. */
 export const SERVICE_OF_PACKAGE: Readonly<Record<string, string>> = {

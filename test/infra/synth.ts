@@ -7,7 +7,7 @@ import { App, type PolicyViolation } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { parseConfig } from '../../infra/config.ts';
-import { REPO_ROOT } from '../../infra/constructs/function.ts';
+import { REPO_ROOT } from '../../infra/constructs/pgwarden-function.ts';
 import { PgWardenStack } from '../../infra/pgwarden-stack.ts';
 
 /** CloudFormation template JSON and configuration documents, which tests index into freely. */

@@ -7,7 +7,7 @@ import type { ConnectionSpec } from '../../shared/connection.ts';
 import type { OpenOutcome } from '../../shared/incidents.ts';
 import { silentLogger } from '../../shared/logger.ts';
 import { METRICS, MemorySink } from '../../shared/metrics.ts';
-import { type ProbeResult, probe } from '../../shared/probe/probe.ts';
+import { type ProbeResult, probe } from '../../shared/probe/snapshot.ts';
 import type { Trigger } from '../../shared/runbook/types.ts';
 import {
   DEFAULT_REMEDIATION,

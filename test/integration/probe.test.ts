@@ -5,7 +5,7 @@ import { classifyError } from '../../shared/classify.ts';
 import type { ConnectionSpec } from '../../shared/connection.ts';
 import { openSession } from '../../shared/db.ts';
 import { silentLogger } from '../../shared/logger.ts';
-import { type ProbeResult, probe } from '../../shared/probe/probe.ts';
+import { type ProbeResult, probe } from '../../shared/probe/snapshot.ts';
 import { openIdleSessions, silentListener } from '../helpers/faults.ts';
 import {
   defaultMajor,

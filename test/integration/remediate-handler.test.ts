@@ -2,7 +2,7 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildLockChain, type FaultHandle, type FaultTarget } from '../../cli/local/faults.ts';
-import type { RemediationResult } from '../../shared/remediation/remediate.ts';
+import type { RemediationResult } from '../../shared/remediation/remediator.ts';
 import { DEFAULT_REMEDIATION } from '../../shared/target.ts';
 import { captureOutput, lambdaContext } from '../helpers/lambda.ts';
 import { startTestServer, type TestServer } from '../helpers/postgres.ts';

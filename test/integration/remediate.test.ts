@@ -18,7 +18,7 @@ import {
   type RemediationResult,
   type RemediationSuccess,
   remediate,
-} from '../../shared/remediation/remediate.ts';
+} from '../../shared/remediation/remediator.ts';
 import { TERMINATE_SQL } from '../../shared/remediation/sessions-sql.ts';
 import { DEFAULT_REMEDIATION, type RemediationPolicy } from '../../shared/target.ts';
 import { openIdleSessions } from '../helpers/faults.ts';

@@ -30,7 +30,7 @@ import { LocalCloudWatch, LocalRds, LocalSecretsManager, LocalSns } from '../../
 import { freePort } from '../../cli/local/embedded.ts';
 import { createLocalWorkflow, LOCAL_STATE_MACHINE } from '../../cli/local/workflow.ts';
 import { silentLogger } from '../../shared/logger.ts';
-import type { ProbeResult } from '../../shared/probe/probe.ts';
+import type { ProbeResult } from '../../shared/probe/snapshot.ts';
 import { runbookDefinition } from '../../shared/runbook/definition.ts';
 import type { IncidentRecord } from '../../shared/runbook/record.ts';
 import type { RunbookInput } from '../../shared/runbook/types.ts';

@@ -6,10 +6,10 @@
  */
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { handleProbe } from '../../functions/probe/probe.ts';
-import { handleIntake, type IntakeDeps } from '../../functions/rds-events/intake.ts';
-import { handleRemediate } from '../../functions/remediate/remediate.ts';
-import { handleRunbook, type RunbookDeps } from '../../functions/runbook/runbook.ts';
+import { runProbe } from '../../functions/probe/probe.ts';
+import { type RdsEventsDeps, runRdsEvents } from '../../functions/rds-events/rds-events.ts';
+import { runRemediate } from '../../functions/remediate/remediate.ts';
+import { type RunbookDeps, runRunbook } from '../../functions/runbook/runbook.ts';
 import { parseDatabaseUrl, TLS_MODES } from '../../shared/connection.ts';
 import { parseDuration } from '../../shared/duration.ts';
 import { ConfigError, ValidationError } from '../../shared/errors.ts';
@@ -243,8 +243,7 @@ describe('function events, fuzzed', async () => {
 
   describe('probe event', () => {
     const config = { connectTimeoutMs: 500, statementTimeoutMs: 500, catalog };
-    const run = (event: unknown) =>
-      failure(() => handleProbe(event, config, { logger: silentLogger, secrets }));
+    const run = (event: unknown) => failure(() => runProbe(event, config, { logger: silentLogger, secrets }));
     const shape: Shape = {
       valid: { targetId: 'orders', connection: connection(), longQueryThresholdSeconds: 300, mode: 'health' },
       required: [['targetId'], ...connectionRequired],
@@ -283,7 +282,7 @@ describe('function events, fuzzed', async () => {
   describe('remediate event', () => {
     const config = { connectTimeoutMs: 500, statementTimeoutMs: 500, catalog };
     const run = (event: unknown) =>
-      failure(() => handleRemediate(event, config, { logger: silentLogger, secrets }));
+      failure(() => runRemediate(event, config, { logger: silentLogger, secrets }));
     const shape: Shape = {
       valid: {
         targetId: 'orders',
@@ -363,7 +362,7 @@ describe('function events, fuzzed', async () => {
       clock: new ManualClock('2026-11-26T10:00:00Z'),
       logger: silentLogger,
     });
-    const run = (event: unknown) => failure(() => handleRunbook(event, deps()));
+    const run = (event: unknown) => failure(() => runRunbook(event, deps()));
     const target: Target = {
       id: 'orders',
       connection: {
@@ -467,7 +466,7 @@ describe('function events, fuzzed', async () => {
     it('still composes the failure notice, one, whatever state the failure left behind', async () => {
       await fc.assert(
         fc.asyncProperty(anyJson, anyJson, async (state, error) => {
-          const record = await handleRunbook(
+          const record = await runRunbook(
             { action: 'failed', state: state && typeof state === 'object' ? { ...state, error } : state },
             deps(),
           );
@@ -543,7 +542,7 @@ describe('function events, fuzzed', async () => {
       add: () => wire.trip('metrics'),
       flush: async () => wire.trip('metrics'),
     };
-    const deps: IntakeDeps = {
+    const deps: RdsEventsDeps = {
       targets: async () => [target],
       openIncident: async () => wire.trip('openIncident'),
       metrics,
@@ -551,7 +550,7 @@ describe('function events, fuzzed', async () => {
       clock: new ManualClock('2026-11-26T10:00:00Z'),
       logger: silentLogger,
     };
-    const run = (event: unknown) => failure(() => handleIntake(event, deps));
+    const run = (event: unknown) => failure(() => runRdsEvents(event, deps));
 
     const rdsEvent = {
       version: '0',
@@ -729,7 +728,7 @@ describe('function events, fuzzed', async () => {
       );
       await fc.assert(
         fc.asyncProperty(ignorable, async (event) => {
-          const result = await handleIntake(event, deps);
+          const result = await runRdsEvents(event, deps);
           expect(result).toMatchObject({ action: 'ignored', reason: expect.any(String) });
         }),
         { numRuns: 300 },

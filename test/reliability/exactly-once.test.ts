@@ -11,11 +11,15 @@ import type { LocalStepFunctions } from '../../cli/local/step-functions.ts';
 import { createLocalWorkflow, LOCAL_STATE_MACHINE } from '../../cli/local/workflow.ts';
 import { runMonitor } from '../../functions/monitor/monitor.ts';
 import { DEFAULT_MONITOR_SETTINGS } from '../../functions/monitor/settings.ts';
-import { handleIntake, type IntakeDeps, type IntakeResult } from '../../functions/rds-events/intake.ts';
+import {
+  type RdsEventsDeps,
+  type RdsEventsResult,
+  runRdsEvents,
+} from '../../functions/rds-events/rds-events.ts';
 import { type OpenOutcome, openIncident } from '../../shared/incidents.ts';
 import { silentLogger } from '../../shared/logger.ts';
 import { MemorySink } from '../../shared/metrics.ts';
-import { probe } from '../../shared/probe/probe.ts';
+import { probe } from '../../shared/probe/snapshot.ts';
 import type { RunbookSettings, Trigger } from '../../shared/runbook/types.ts';
 import { DEFAULT_REMEDIATION, DEFAULT_THRESHOLDS, type Target } from '../../shared/target.ts';
 import { ManualClock } from '../helpers/clock.ts';
@@ -112,7 +116,7 @@ describe('exactly one incident per outage', () => {
       trigger,
       SETTINGS,
     );
-  const intakeDeps = (): IntakeDeps => ({
+  const rdsEventsDeps = (): RdsEventsDeps => ({
     targets: async () => [target],
     openIncident: (_, trigger) => open(trigger),
     metrics: new MemorySink(),
@@ -180,17 +184,19 @@ describe('exactly one incident per outage', () => {
     const outcomes = await Promise.all([
       ...Array.from({ length: 9 }, () => monitorVerdict()),
       ...Array.from({ length: 8 }, (_, i) =>
-        handleIntake(rdsEvent(i % 2 ? 'RDS-EVENT-0004' : 'RDS-EVENT-0087', outageAt), intakeDeps()),
+        runRdsEvents(rdsEvent(i % 2 ? 'RDS-EVENT-0004' : 'RDS-EVENT-0087', outageAt), rdsEventsDeps()),
       ),
-      ...Array.from({ length: 8 }, (_, i) => handleIntake(alarmEvent(outageAt, i % 2 === 0), intakeDeps())),
+      ...Array.from({ length: 8 }, (_, i) =>
+        runRdsEvents(alarmEvent(outageAt, i % 2 === 0), rdsEventsDeps()),
+      ),
     ]);
     const monitorOutcomes = outcomes.slice(0, 9).flat() as OpenOutcome[];
-    const intakeOutcomes = outcomes.slice(9) as IntakeResult[];
+    const rdsEventsOutcomes = outcomes.slice(9) as RdsEventsResult[];
     // Every monitor reached its verdict and every event was about this target.
     expect(monitorOutcomes).toHaveLength(9);
-    expect(intakeOutcomes.every((r) => r.action === 'opened' || r.action === 'joined')).toBe(true);
+    expect(rdsEventsOutcomes.every((r) => r.action === 'opened' || r.action === 'joined')).toBe(true);
 
-    const actions = [...monitorOutcomes.map((o) => o.outcome), ...intakeOutcomes.map((r) => r.action)];
+    const actions = [...monitorOutcomes.map((o) => o.outcome), ...rdsEventsOutcomes.map((r) => r.action)];
     expect(actions.filter((a) => a === 'opened')).toHaveLength(1);
     expect(actions.filter((a) => a === 'joined')).toHaveLength(24);
     expect(sfn.executions.size).toBe(1);
@@ -198,7 +204,7 @@ describe('exactly one incident per outage', () => {
     firstIncident = execution?.name ?? '';
     const ids = new Set([
       ...monitorOutcomes.map((o) => o.incidentId),
-      ...intakeOutcomes.map((r) => ('incidentId' in r ? r.incidentId : '')),
+      ...rdsEventsOutcomes.map((r) => ('incidentId' in r ? r.incidentId : '')),
     ]);
     expect([...ids]).toEqual([firstIncident]);
 
@@ -215,9 +221,9 @@ describe('exactly one incident per outage', () => {
   });
 
   it('opens nothing for a late RDS event about the outage that already ended', async () => {
-    const late = await handleIntake(rdsEvent('RDS-EVENT-0004', outageAt), intakeDeps());
+    const late = await runRdsEvents(rdsEvent('RDS-EVENT-0004', outageAt), rdsEventsDeps());
     expect(late).toMatchObject({ action: 'stale', incidentId: firstIncident });
-    const lateAlarm = await handleIntake(alarmEvent(outageAt, true), intakeDeps());
+    const lateAlarm = await runRdsEvents(alarmEvent(outageAt, true), rdsEventsDeps());
     expect(lateAlarm).toMatchObject({ action: 'stale' });
     expect(sfn.executions.size).toBe(1);
   });
@@ -229,10 +235,10 @@ describe('exactly one incident per outage', () => {
     schedule = [{ at: secondAt + 3 * MINUTE, run: () => server.start() }];
     const outcomes = await Promise.all([
       monitorVerdict(),
-      handleIntake(rdsEvent('RDS-EVENT-0004', new Date(secondAt).toISOString()), intakeDeps()),
-      handleIntake(alarmEvent(new Date(secondAt).toISOString(), false), intakeDeps()),
+      runRdsEvents(rdsEvent('RDS-EVENT-0004', new Date(secondAt).toISOString()), rdsEventsDeps()),
+      runRdsEvents(alarmEvent(new Date(secondAt).toISOString(), false), rdsEventsDeps()),
     ]);
-    const [verdicts, event, alarm] = outcomes as [OpenOutcome[], IntakeResult, IntakeResult];
+    const [verdicts, event, alarm] = outcomes as [OpenOutcome[], RdsEventsResult, RdsEventsResult];
     const actions = [...verdicts.map((o) => o.outcome), event.action, alarm.action].sort();
     expect(actions).toEqual(['joined', 'joined', 'opened']);
     expect(sfn.executions.size).toBe(2);

@@ -5,12 +5,12 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { freePort } from '../../cli/local/embedded.ts';
 import { exhaustSlots } from '../../cli/local/faults.ts';
-import { sweepAll } from '../../functions/sweep/sweep.ts';
+import { runSweep } from '../../functions/sweep/sweep.ts';
 import { FAILURE_CATEGORIES } from '../../shared/classify.ts';
 import { type DbSession, openSession } from '../../shared/db.ts';
 import { type Logger, silentLogger } from '../../shared/logger.ts';
-import type { ProbeResult } from '../../shared/probe/probe.ts';
-import { type RemediationResult, remediate } from '../../shared/remediation/remediate.ts';
+import type { ProbeResult } from '../../shared/probe/snapshot.ts';
+import { type RemediationResult, remediate } from '../../shared/remediation/remediator.ts';
 import { DEFAULT_REMEDIATION, type Target } from '../../shared/target.ts';
 import { openIdleSessions, silentListener } from '../helpers/faults.ts';
 import { captureOutput, coldStart, lambdaContext } from '../helpers/lambda.ts';
@@ -429,7 +429,7 @@ describe('faults in the middle of work', () => {
       const remediateHandler = await deployedFor('remediate', event);
       const output = captureOutput();
       let timing: Timed<RemediationResult>;
-      let summaries: Awaited<ReturnType<typeof sweepAll>>;
+      let summaries: Awaited<ReturnType<typeof runSweep>>;
       const target = {
         id: 'fault-db',
         connection: probeEvent().connection,
@@ -440,7 +440,7 @@ describe('faults in the middle of work', () => {
           async () =>
             (await remediateHandler(event, lambdaContext('pgwarden-remediate'))) as RemediationResult,
         );
-        summaries = await sweepAll([target], {
+        summaries = await runSweep([target], {
           remediate: (request) => remediateHandler(request, lambdaContext('pgwarden-remediate')),
           logger: silentLogger,
         });

@@ -9,8 +9,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { ConnectionSpec, TlsMode } from '../../shared/connection.ts';
 import { DEFAULT_READ_LIMITS } from '../../shared/db.ts';
 import { silentLogger } from '../../shared/logger.ts';
-import { type ProbeFailure, probe } from '../../shared/probe/probe.ts';
-import { remediate } from '../../shared/remediation/remediate.ts';
+import { type ProbeFailure, probe } from '../../shared/probe/snapshot.ts';
+import { remediate } from '../../shared/remediation/remediator.ts';
 import { DEFAULT_REMEDIATION } from '../../shared/target.ts';
 import {
   type FakeConnection,

@@ -12,11 +12,11 @@ import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildLockChain, type FaultHandle } from '../../cli/local/faults.ts';
-import { handleRemediate } from '../../functions/remediate/remediate.ts';
+import { runRemediate } from '../../functions/remediate/remediate.ts';
 import { bindTarget } from '../../shared/binding.ts';
 import { silentLogger } from '../../shared/logger.ts';
-import type { ProbeResult } from '../../shared/probe/probe.ts';
-import type { RemediationResult } from '../../shared/remediation/remediate.ts';
+import type { ProbeResult } from '../../shared/probe/snapshot.ts';
+import type { RemediationResult } from '../../shared/remediation/remediator.ts';
 import type { IncidentRecord } from '../../shared/runbook/record.ts';
 import { DEFAULT_REMEDIATION, DEFAULT_THRESHOLDS, type Target } from '../../shared/target.ts';
 import { type FakePostgres, messages, startFakePostgres, welcome } from '../helpers/fake-postgres.ts';
@@ -289,7 +289,7 @@ describe('payloads written by whoever may invoke the functions', () => {
         },
         remediation: { ...DEFAULT_REMEDIATION, pressure: { utilizationPct: 95, idleAfterSeconds: 1 } },
       };
-      const result = await handleRemediate(
+      const result = await runRemediate(
         {
           targetId: 'orders',
           actions: ['idle'],

@@ -16,7 +16,7 @@ import {
   REMEDIATION_ACTIONS,
   type RemediationAction,
 } from '../../shared/remediation/policy.ts';
-import { type RemediationSuccess, remediate } from '../../shared/remediation/remediate.ts';
+import { type RemediationSuccess, remediate } from '../../shared/remediation/remediator.ts';
 import type { SessionInfo } from '../../shared/remediation/sessions-sql.ts';
 import { DEFAULT_REMEDIATION, type RemediationPolicy } from '../../shared/target.ts';
 import { createMonitorRole, startTestServer, type TestServer, waitFor } from '../helpers/postgres.ts';

@@ -9,8 +9,8 @@ import type { ConnectionSpec } from '../../shared/connection.ts';
 import { withSession } from '../../shared/db.ts';
 import { silentLogger } from '../../shared/logger.ts';
 import { integritySummary } from '../../shared/probe/integrity.ts';
-import { probe } from '../../shared/probe/probe.ts';
-import { remediate } from '../../shared/remediation/remediate.ts';
+import { probe } from '../../shared/probe/snapshot.ts';
+import { remediate } from '../../shared/remediation/remediator.ts';
 import { DEFAULT_REMEDIATION } from '../../shared/target.ts';
 import { createMonitorRole, startTestServer, type TestServer } from '../helpers/postgres.ts';
 

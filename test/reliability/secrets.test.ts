@@ -21,7 +21,7 @@ import { type DbSession, openSession, tlsOptions } from '../../shared/db.ts';
 import { ValidationError } from '../../shared/errors.ts';
 import { parseFleet } from '../../shared/fleet.ts';
 import { createConsoleLogger, silentLogger } from '../../shared/logger.ts';
-import { probe } from '../../shared/probe/probe.ts';
+import { probe } from '../../shared/probe/snapshot.ts';
 import { redact } from '../../shared/redact.ts';
 import { captureOutput, coldStart, lambdaContext } from '../helpers/lambda.ts';
 import { fakeLeaseTable, LEASE_TABLE } from '../helpers/lease-table.ts';

@@ -12,7 +12,7 @@ import type { ConnectionSpec } from '../../shared/connection.ts';
 import { ConfigError, ValidationError } from '../../shared/errors.ts';
 import { parseFleet } from '../../shared/fleet.ts';
 import { silentLogger } from '../../shared/logger.ts';
-import { type RemediationSuccess, remediate } from '../../shared/remediation/remediate.ts';
+import { type RemediationSuccess, remediate } from '../../shared/remediation/remediator.ts';
 import { DEFAULT_REMEDIATION } from '../../shared/target.ts';
 import { parse } from '../../shared/validate.ts';
 import { runCli } from '../helpers/cli.ts';

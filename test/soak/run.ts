@@ -26,8 +26,8 @@ import { newTrackerState, observe, type Status } from '../../functions/monitor/t
 import { systemClock } from '../../shared/clock.ts';
 import { silentLogger } from '../../shared/logger.ts';
 import type { MetricSink, Sample } from '../../shared/metrics.ts';
-import { type ProbeResult, probe } from '../../shared/probe/probe.ts';
-import { remediate } from '../../shared/remediation/remediate.ts';
+import { type ProbeResult, probe } from '../../shared/probe/snapshot.ts';
+import { remediate } from '../../shared/remediation/remediator.ts';
 import { DEFAULT_REMEDIATION, DEFAULT_THRESHOLDS, type Target } from '../../shared/target.ts';
 import { createMonitorRole } from '../helpers/postgres.ts';
 

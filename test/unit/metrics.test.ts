@@ -9,7 +9,7 @@ import {
   samplesFromProbe,
   toDatums,
 } from '../../shared/metrics.ts';
-import type { ProbeFailure } from '../../shared/probe/probe.ts';
+import type { ProbeFailure } from '../../shared/probe/snapshot.ts';
 
 const minute = Date.parse('2026-11-26T10:00:00Z');
 

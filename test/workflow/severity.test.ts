@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exhaustSlots, type FaultTarget, holdIdleInTransaction } from '../../cli/local/faults.ts';
 import { type DbSession, openSession } from '../../shared/db.ts';
 import { silentLogger } from '../../shared/logger.ts';
-import { probe } from '../../shared/probe/probe.ts';
+import { probe } from '../../shared/probe/snapshot.ts';
 import { openIdleSessions } from '../helpers/faults.ts';
 import { createMonitorRole, startTestServer, type TestServer, waitFor } from '../helpers/postgres.ts';
 import { type Outcome, runIncident } from './harness.ts';

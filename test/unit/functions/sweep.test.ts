@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { sweepAll, sweepRequest } from '../../../functions/sweep/sweep.ts';
+import { runSweep, sweepRequest } from '../../../functions/sweep/sweep.ts';
 import { InvocationError } from '../../../shared/errors.ts';
 import { silentLogger } from '../../../shared/logger.ts';
 import { DEFAULT_REMEDIATION, type Target } from '../../../shared/target.ts';
@@ -24,7 +24,7 @@ describe('sweep', () => {
   it('sweeps every target and reports failures per target without stopping', async () => {
     let inFlight = 0;
     let maxInFlight = 0;
-    const results = await sweepAll(
+    const results = await runSweep(
       ['a', 'b', 'c', 'd', 'e', 'f'].map(target),
       {
         remediate: async (request) => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { newTrackerState, observe } from '../../../functions/monitor/tracker.ts';
-import type { HealthSnapshot, ProbeFailure } from '../../../shared/probe/probe.ts';
+import type { HealthSnapshot, ProbeFailure } from '../../../shared/probe/snapshot.ts';
 import { DEFAULT_THRESHOLDS } from '../../../shared/target.ts';
 
 const T0 = Date.parse('2026-11-26T10:00:00Z');

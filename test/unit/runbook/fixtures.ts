@@ -1,5 +1,5 @@
 import type { FailureCategory } from '../../../shared/classify.ts';
-import type { HealthSnapshot, ProbeFailure } from '../../../shared/probe/probe.ts';
+import type { HealthSnapshot, ProbeFailure } from '../../../shared/probe/snapshot.ts';
 import { DEFAULT_REMEDIATION, DEFAULT_THRESHOLDS, type Target } from '../../../shared/target.ts';
 
 export const target = (overrides: Partial<Target> = {}): Target => ({

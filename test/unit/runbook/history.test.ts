@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { handleRunbook, type RunbookDeps } from '../../../functions/runbook/runbook.ts';
+import { type RunbookDeps, runRunbook } from '../../../functions/runbook/runbook.ts';
 import { continuationName } from '../../../shared/incidents.ts';
 import { silentLogger } from '../../../shared/logger.ts';
 import { runbookDefinition } from '../../../shared/runbook/definition.ts';
@@ -133,7 +133,7 @@ describe('runbook clock and the hand-over', () => {
     ...extra,
   });
   const evaluate = (incident: IncidentRecord, at = '2026-11-26T11:00:00Z') =>
-    handleRunbook(
+    runRunbook(
       {
         action: 'evaluate',
         state: {
@@ -232,7 +232,7 @@ describe('runbook hand-over to a new execution', () => {
     incident,
   };
   const handOver = (sfn: RunbookDeps['sfn']) =>
-    handleRunbook({ action: 'continue', stateMachineArn: STATE_MACHINE, state }, deps(sfn));
+    runRunbook({ action: 'continue', stateMachineArn: STATE_MACHINE, state }, deps(sfn));
 
   it('starts the next part with the incident record as it is, and says which', async () => {
     sent.length = 0;
@@ -276,7 +276,7 @@ describe('runbook hand-over to a new execution', () => {
 
   it('resumes in the new execution without a second opening notice, waiting what was left of the wait', async () => {
     const next = { ...incident, part: 3, partStartCycle: 150, decision: 'continue_as_new' as const };
-    const out = await handleRunbook(
+    const out = await runRunbook(
       { action: 'open', state: { ...state, incident: next } },
       deps(
         sfnAnswering(async () => ({})),
@@ -291,7 +291,7 @@ describe('runbook hand-over to a new execution', () => {
 
   it("refuses to resume another incident's record", async () => {
     await expect(
-      handleRunbook(
+      runRunbook(
         { action: 'open', state: { ...state, incidentId: 'pgw-orders-20261126-2' } },
         deps(sfnAnswering(async () => ({}))),
       ),

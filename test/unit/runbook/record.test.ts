@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { handleRunbook, type RunbookDeps } from '../../../functions/runbook/runbook.ts';
+import { type RunbookDeps, runRunbook } from '../../../functions/runbook/runbook.ts';
 import { silentLogger } from '../../../shared/logger.ts';
 import type { IncidentRecord } from '../../../shared/runbook/record.ts';
 import { ManualClock } from '../../helpers/clock.ts';
@@ -68,7 +68,7 @@ async function recordWith(pressure: boolean) {
     incident: record(pressure),
     remediation: nothingDone,
   };
-  return handleRunbook({ action: 'record', state }, deps(clock));
+  return runRunbook({ action: 'record', state }, deps(clock));
 }
 
 describe('runbook record action', () => {
@@ -106,10 +106,7 @@ describe('runbook pool node across cycles', () => {
       incident,
       probe: snapshot({ connections: connections(total) }),
     };
-    return handleRunbook(
-      { action: 'node', node: 'pool', state },
-      deps(new ManualClock('2026-11-26T10:00:10Z')),
-    );
+    return runRunbook({ action: 'node', node: 'pool', state }, deps(new ManualClock('2026-11-26T10:00:10Z')));
   }
 
   it('engages the escalated policy on exhaustion, keeps it while above the alert threshold, and drops it once healthy', async () => {
@@ -141,7 +138,7 @@ describe('runbook cycle observations', () => {
       incident,
       probe: snapshot(probe),
     };
-    return handleRunbook(
+    return runRunbook(
       { action: 'node', node: 'running', state },
       deps(new ManualClock('2026-11-26T10:01:00Z')),
     );
@@ -189,7 +186,7 @@ describe('runbook cycle observations', () => {
       findings: ['blocked_sessions'],
       lockWaitsSeen: { [key]: '2026-11-26T09:58:50.000Z' },
     };
-    const opened = await handleRunbook(
+    const opened = await runRunbook(
       {
         action: 'open',
         state: {
@@ -242,7 +239,7 @@ describe('runbook escalation clock', () => {
       settings: { escalateAfterSeconds: 1_200, recheckSeconds: 60, maxDurationSeconds: 14_400 },
       incident,
     };
-    return handleRunbook({ action: 'evaluate', state }, deps(new ManualClock('2026-11-26T10:21:00Z')));
+    return runRunbook({ action: 'evaluate', state }, deps(new ManualClock('2026-11-26T10:21:00Z')));
   }
 
   it('pages past the escalation time only while something critical is wrong', async () => {
@@ -272,7 +269,7 @@ describe('runbook payloads from before thresholds.lockWait', () => {
       incident: record(false),
     };
     const judge = (wait: number) =>
-      handleRunbook(
+      runRunbook(
         {
           action: 'node',
           node: 'queries',

@@ -7,10 +7,10 @@ import {
 import { describe, expect, it } from 'vitest';
 import { evaluateNode } from '../../../functions/runbook/nodes.ts';
 import { RECOVER_AFTER_SECONDS } from '../../../functions/runbook/recovery.ts';
-import { handleRunbook, type RunbookDeps } from '../../../functions/runbook/runbook.ts';
+import { type RunbookDeps, runRunbook } from '../../../functions/runbook/runbook.ts';
 import type { FailureCategory } from '../../../shared/classify.ts';
 import { silentLogger } from '../../../shared/logger.ts';
-import type { ProbeFailure } from '../../../shared/probe/probe.ts';
+import type { ProbeFailure } from '../../../shared/probe/snapshot.ts';
 import type { IncidentRecord, InstanceStatus, Recovery } from '../../../shared/runbook/record.ts';
 import { DEFAULT_REMEDIATION, type Target } from '../../../shared/target.ts';
 import { ManualClock } from '../../helpers/clock.ts';
@@ -184,7 +184,7 @@ describe('runbook reboot and failover actions', () => {
     ...extra,
   });
   const run = (action: string, incident: IncidentRecord, rds: RunbookDeps['rds'], t: Target = rebootable) =>
-    handleRunbook(
+    runRunbook(
       {
         action,
         state: {

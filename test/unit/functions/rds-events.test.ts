@@ -4,7 +4,7 @@ import { DescribeDBInstancesCommand, RDSClient } from '@aws-sdk/client-rds';
 import { mockClient } from 'aws-sdk-client-mock';
 import { describe, expect, it } from 'vitest';
 import { meaningOf, RDS_EVENTS } from '../../../functions/rds-events/events.ts';
-import { handleIntake, type IntakeDeps } from '../../../functions/rds-events/intake.ts';
+import { type RdsEventsDeps, runRdsEvents } from '../../../functions/rds-events/rds-events.ts';
 import { ValidationError } from '../../../shared/errors.ts';
 import type { OpenOutcome } from '../../../shared/incidents.ts';
 import { silentLogger } from '../../../shared/logger.ts';
@@ -19,10 +19,10 @@ const fixture = (name: string) => JSON.parse(readFileSync(join(FIXTURES, name), 
 
 const target = (id: string, rds: Target['rds']): Target => testTarget(id, { rds });
 
-function deps(targets: Target[], rds?: IntakeDeps['rds']) {
+function deps(targets: Target[], rds?: RdsEventsDeps['rds']) {
   const opened: Array<{ target: string; trigger: Trigger }> = [];
   const metrics = new MemorySink();
-  const d: IntakeDeps = {
+  const d: RdsEventsDeps = {
     targets: async () => targets,
     openIncident: async (t, trigger): Promise<OpenOutcome> => {
       opened.push({ target: t.id, trigger });
@@ -44,7 +44,7 @@ const fleet = [
 describe('RDS event intake', () => {
   it('opens an incident for an instance shutdown (RDS-EVENT-0004) dated by the event', async () => {
     const { d, opened, metrics } = deps(fleet);
-    const result = await handleIntake(fixture('instance-0004.json'), d);
+    const result = await runRdsEvents(fixture('instance-0004.json'), d);
     expect(result).toMatchObject({ action: 'opened', targetId: 'orders-prod', kind: 'shutdown' });
     expect(opened[0]?.trigger).toMatchObject({
       kind: 'rds-event',
@@ -56,7 +56,7 @@ describe('RDS event intake', () => {
 
   it('opens for a cluster failover restart (0070) on the cluster target', async () => {
     const { d, opened } = deps(fleet);
-    expect(await handleIntake(fixture('cluster-0070.json'), d)).toMatchObject({
+    expect(await runRdsEvents(fixture('cluster-0070.json'), d)).toMatchObject({
       action: 'opened',
       targetId: 'orders-aurora',
       kind: 'failover',
@@ -66,7 +66,7 @@ describe('RDS event intake', () => {
 
   it('records a completed failover (0071) as a metric without opening an incident', async () => {
     const { d, opened, metrics } = deps(fleet);
-    expect(await handleIntake(fixture('cluster-0071.json'), d)).toEqual({
+    expect(await runRdsEvents(fixture('cluster-0071.json'), d)).toEqual({
       action: 'recorded',
       targetId: 'orders-aurora',
       kind: 'failover',
@@ -79,7 +79,7 @@ describe('RDS event intake', () => {
     const event = fixture('instance-0006.json');
     event.detail.SourceIdentifier = `rds:${event.detail.SourceIdentifier.replace(/^rds:/, '')}`;
     const { d } = deps(fleet);
-    expect(await handleIntake(event, d)).toMatchObject({
+    expect(await runRdsEvents(event, d)).toMatchObject({
       action: 'opened',
       targetId: 'orders-prod',
       kind: 'restart',
@@ -89,7 +89,7 @@ describe('RDS event intake', () => {
   it('handles every sample event without error', async () => {
     for (const file of readdirSync(FIXTURES).filter((f) => f.endsWith('.json'))) {
       const { d } = deps(fleet);
-      const result = await handleIntake(fixture(file), d);
+      const result = await runRdsEvents(fixture(file), d);
       expect(['opened', 'recorded', 'ignored'], file).toContain(result.action);
     }
   });
@@ -102,17 +102,17 @@ describe('RDS event intake', () => {
     const event = fixture('instance-0006.json');
     event.detail.SourceIdentifier = 'orders-aurora-1';
     const { d } = deps(fleet, new RDSClient({}));
-    expect(await handleIntake(event, d)).toMatchObject({ action: 'opened', targetId: 'orders-aurora' });
+    expect(await runRdsEvents(event, d)).toMatchObject({ action: 'opened', targetId: 'orders-aurora' });
   });
 
   it('ignores unknown event ids and unmonitored databases, never as an error', async () => {
     const { d, opened } = deps(fleet);
     const unknown = fixture('instance-0004.json');
     unknown.detail.EventID = 'RDS-EVENT-0999';
-    expect(await handleIntake(unknown, d)).toMatchObject({ action: 'ignored' });
+    expect(await runRdsEvents(unknown, d)).toMatchObject({ action: 'ignored' });
     const other = fixture('instance-0004.json');
     other.detail.SourceIdentifier = 'someone-elses-db';
-    expect(await handleIntake(other, d)).toMatchObject({
+    expect(await runRdsEvents(other, d)).toMatchObject({
       action: 'ignored',
       reason: 'someone-elses-db is not a monitored database',
     });
@@ -124,13 +124,13 @@ describe('RDS event intake', () => {
     const broken = fixture('instance-0004.json');
     delete broken.detail.EventID;
     broken.time = 'yesterday';
-    const error = await handleIntake(broken, d).catch((e: unknown) => e);
+    const error = await runRdsEvents(broken, d).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ValidationError);
     expect((error as Error).message).toContain('detail.EventID: is required');
     expect((error as Error).message).toContain('time: has the wrong format');
     expect(opened).toEqual([]);
     expect(metrics.samples).toEqual([]);
-    await expect(handleIntake({ source: 'aws.ec2' }, d)).rejects.toThrowError(
+    await expect(runRdsEvents({ source: 'aws.ec2' }, d)).rejects.toThrowError(
       /source: is not an accepted kind/,
     );
   });
@@ -151,7 +151,7 @@ describe('RDS event intake', () => {
         },
       },
     };
-    expect(await handleIntake(alarm, d)).toMatchObject({
+    expect(await runRdsEvents(alarm, d)).toMatchObject({
       action: 'opened',
       targetId: 'orders-prod',
       kind: 'alarm',
@@ -162,7 +162,7 @@ describe('RDS event intake', () => {
       observedAt: '2026-11-20T03:19:58.000Z',
     });
     const ok = { ...alarm, detail: { ...alarm.detail, state: { value: 'OK' } } };
-    expect(await handleIntake(ok, d)).toMatchObject({ action: 'ignored' });
+    expect(await runRdsEvents(ok, d)).toMatchObject({ action: 'ignored' });
   });
 
   it('maps an alarm without a Target dimension to its target by the alarm name', async () => {
@@ -173,9 +173,9 @@ describe('RDS event intake', () => {
       time: '2026-11-20T03:20:00Z',
       detail: { alarmName: 'PgWardenStaging/orders-prod/utilization-high', state: { value: 'ALARM' } },
     };
-    expect(await handleIntake(alarm, d)).toMatchObject({ action: 'opened', targetId: 'orders-prod' });
+    expect(await runRdsEvents(alarm, d)).toMatchObject({ action: 'opened', targetId: 'orders-prod' });
     const fleetWide = { ...alarm, detail: { ...alarm.detail, alarmName: 'PgWarden/fleet-probe-failing' } };
-    expect(await handleIntake(fleetWide, d)).toMatchObject({ action: 'ignored' });
+    expect(await runRdsEvents(fleetWide, d)).toMatchObject({ action: 'ignored' });
   });
 
   it('knows the event ids the runbook cares about', () => {

@@ -82,7 +82,7 @@ const alarmEvent = object(
 
 const intakeEvent = variant('source', { 'aws.rds': rdsEvent, 'aws.cloudwatch': alarmEvent });
 
-export interface IntakeDeps {
+export interface RdsEventsDeps {
   targets(): Promise<Target[]>;
   openIncident(target: Target, trigger: Trigger): Promise<OpenOutcome>;
   metrics: MetricSink;
@@ -92,13 +92,13 @@ export interface IntakeDeps {
   signal?: AbortSignal;
 }
 
-export type IntakeResult =
+export type RdsEventsResult =
   | { action: 'opened' | 'joined' | 'stale'; targetId: string; incidentId: string; kind: string }
   | { action: 'recorded'; targetId: string; kind: string }
   | { action: 'ignored'; reason: string };
 
 /** Handles one EventBridge event. A malformed event throws a ValidationError before anything is done. */
-export async function handleIntake(event: unknown, deps: IntakeDeps): Promise<IntakeResult> {
+export async function runRdsEvents(event: unknown, deps: RdsEventsDeps): Promise<RdsEventsResult> {
   const parsed = parse(intakeEvent, event, 'EventBridge event', ValidationError);
   return parsed.source === 'aws.rds' ? handleRdsEvent(parsed, deps) : handleAlarm(parsed, deps);
 }
@@ -106,7 +106,7 @@ export async function handleIntake(event: unknown, deps: IntakeDeps): Promise<In
 type RdsEvent = Infer<typeof rdsEvent>;
 type AlarmEvent = Infer<typeof alarmEvent>;
 
-async function handleRdsEvent(event: RdsEvent, deps: IntakeDeps): Promise<IntakeResult> {
+async function handleRdsEvent(event: RdsEvent, deps: RdsEventsDeps): Promise<RdsEventsResult> {
   const { EventID, SourceIdentifier, Date: date } = event.detail;
   const identifier = sourceIdentifier(SourceIdentifier);
   const meaning = meaningOf(EventID);
@@ -156,7 +156,7 @@ function alarmTarget(event: AlarmEvent): string | undefined {
   return /^[^/]+\/([^/]+)\/[a-z-]+$/.exec(event.detail.alarmName)?.[1];
 }
 
-async function handleAlarm(event: AlarmEvent, deps: IntakeDeps): Promise<IntakeResult> {
+async function handleAlarm(event: AlarmEvent, deps: RdsEventsDeps): Promise<RdsEventsResult> {
   const { alarmName, state } = event.detail;
   if (state.value !== 'ALARM') return { action: 'ignored', reason: `alarm ${alarmName} is ${state.value}` };
   const targetId = alarmTarget(event);
@@ -178,7 +178,7 @@ async function handleAlarm(event: AlarmEvent, deps: IntakeDeps): Promise<IntakeR
 async function findTarget(
   identifier: string,
   isCluster: boolean,
-  deps: IntakeDeps,
+  deps: RdsEventsDeps,
 ): Promise<Target | undefined> {
   const targets = await deps.targets();
   const lower = identifier.toLowerCase();
@@ -204,7 +204,7 @@ async function findTarget(
 }
 
 /** Opens (or joins) the incident and counts the outcome; a failure is counted, then rethrown. */
-async function open(deps: IntakeDeps, target: Target, trigger: Trigger): Promise<OpenOutcome> {
+async function open(deps: RdsEventsDeps, target: Target, trigger: Trigger): Promise<OpenOutcome> {
   try {
     const outcome = await deps.openIncident(target, trigger);
     if (outcome.outcome === 'opened')
