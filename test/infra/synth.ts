@@ -33,6 +33,21 @@ export const DISCOVERY_CONFIG = {
   access: { secretArns: ['arn:aws:secretsmanager:us-east-1:123456789012:secret:pgwarden/tagged-AbCdEf'] },
 };
 
+/** The example configuration plus tag discovery, secrets, customer keys and every remediation opt-in. */
+export function everyOptInConfig(): Json {
+  const config = exampleConfig();
+  config.fleet.discovery = {};
+  config.fleet.defaults.auth = { secretArn: 'pgwarden/discovered' };
+  config.fleet.defaults.remediation = { allowStartInstance: true, allowReboot: true, allowFailover: true };
+  config.fleet.targets[0].remediation = { allowStartInstance: true, allowReboot: true };
+  config.access = {
+    secretArns: ['arn:aws:secretsmanager:eu-west-1:123456789012:secret:pgwarden/tagged'],
+    kmsKeyArns: ['arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab'],
+    iamDbUsers: ['reporting_monitor'],
+  };
+  return config;
+}
+
 /**
  * The context `cdk synth` gives the app besides the user's: resource metadata and version reporting,
  * so a template synthesized without the CLI is the one the CLI would deploy.
