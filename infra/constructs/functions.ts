@@ -1,6 +1,5 @@
-import { ArnFormat, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
-import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sns from 'aws-cdk-lib/aws-sns';
@@ -12,17 +11,27 @@ import { rdsEventsSettings } from '../../functions/rds-events/settings.ts';
 import { remediateSettings } from '../../functions/remediate/settings.ts';
 import { runbookFunctionSettings } from '../../functions/runbook/settings.ts';
 import { sweepSettings } from '../../functions/sweep/settings.ts';
-import { NAMESPACE } from '../../shared/metrics.ts';
 import { type RunbookSettingValues, STATE_MACHINE_SETTING } from '../../shared/runbook/settings.ts';
-import { allRdsArns, type FleetAccess } from '../access.ts';
-import { acknowledgeWildcardResources } from './nag.ts';
+import type { FleetAccess } from '../access.ts';
+import {
+  acknowledgeTracingAndMetrics,
+  type DiscoveryTag,
+  grantContinueIncidents,
+  grantDatabaseLogin,
+  grantFleetLookups,
+  grantInvokeByName,
+  grantMonitorLease,
+  grantOpenIncidents,
+  grantPutMetricData,
+  grantRunbookRds,
+} from './function-grants.ts';
 import { type FunctionNetwork, PgWardenFunction } from './pgwarden-function.ts';
 
 export interface FunctionsProps {
   /** The fleet as the functions' environment carries it (`fleetEnvironment`). */
   readonly fleetEnvironment: Readonly<Record<string, string>>;
   /** The tag that marks discovered databases. @default - discovery off */
-  readonly discovery?: { readonly tagKey: string; readonly tagValue: string };
+  readonly discovery?: DiscoveryTag;
   /** What the fleet lets pgwarden touch. */
   readonly access: FleetAccess;
   /** Where the functions that speak SQL run. */
@@ -46,15 +55,6 @@ export interface FunctionsProps {
  * before the next begins (the lease makes sure of it when it has not).
  */
 export const MONITOR_TIMEOUT = Duration.seconds(59);
-
-/** PutMetricData has no resource-level permissions; the namespace condition is what confines it. */
-const PUT_METRIC_DATA = (sid: string) =>
-  new iam.PolicyStatement({
-    sid,
-    actions: ['cloudwatch:PutMetricData'],
-    resources: ['*'],
-    conditions: { StringEquals: { 'cloudwatch:namespace': NAMESPACE } },
-  });
 
 /**
  * pgwarden's six functions and what each may do. Only probe and remediate run in the VPC (they are
@@ -105,7 +105,7 @@ export class Functions extends Construct {
       network: props.network,
       environment: { ...props.fleetEnvironment, ...remediateSettings.toEnvironment({}) },
     });
-    for (const fn of [this.probe, this.remediate]) this.grantDatabaseLogin(fn, access);
+    for (const fn of [this.probe, this.remediate]) grantDatabaseLogin(fn, access);
 
     this.monitor = new PgWardenFunction(this, 'Monitor', {
       ...common,
@@ -143,17 +143,11 @@ export class Functions extends Construct {
         'The table holds one lease item that expires within a minute; point-in-time recovery would restore nothing of value.',
     });
     this.monitor.addEnvironment(monitorSettings.settings.leaseTable.variable, this.monitorLease.tableName);
-    this.monitor.role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: 'HoldTheMonitorLease',
-        actions: ['dynamodb:PutItem', 'dynamodb:DeleteItem'],
-        resources: [this.monitorLease.tableArn],
-      }),
-    );
+    grantMonitorLease(this.monitorLease, this.monitor);
     // A run that could not start on time is worthless a minute later, when the next one is due.
     this.monitor.function.configureAsyncInvoke({ retryAttempts: 0, maxEventAge: Duration.seconds(60) });
-    invokeOnly(this.monitor, this.probe);
-    this.monitor.role.addToPrincipalPolicy(PUT_METRIC_DATA('PublishPgWardenMetrics'));
+    grantInvokeByName(this.monitor, this.probe);
+    grantPutMetricData(this.monitor);
 
     this.sweep = new PgWardenFunction(this, 'Sweep', {
       ...common,
@@ -167,7 +161,7 @@ export class Functions extends Construct {
       },
     });
     this.sweep.function.configureAsyncInvoke({ retryAttempts: 0, maxEventAge: Duration.seconds(60) });
-    invokeOnly(this.sweep, this.remediate);
+    grantInvokeByName(this.sweep, this.remediate);
 
     this.rdsEvents = new PgWardenFunction(this, 'RdsEvents', {
       ...common,
@@ -179,7 +173,7 @@ export class Functions extends Construct {
         ...rdsEventsSettings.toEnvironment({ ...props.runbook }),
       },
     });
-    this.rdsEvents.role.addToPrincipalPolicy(PUT_METRIC_DATA('PublishPgWardenMetrics'));
+    grantPutMetricData(this.rdsEvents);
 
     this.runbook = new PgWardenFunction(this, 'Runbook', {
       ...common,
@@ -198,15 +192,14 @@ export class Functions extends Construct {
         }),
       },
     });
-    this.grantRunbookRds(access, props.discovery);
-    this.grantFleetLookups(access, props.discovery !== undefined);
-
-    for (const fn of [this.monitor, this.rdsEvents])
-      Validations.of(fn.role).acknowledge({
-        id: 'AwsSolutions-IAM5[Resource::*]',
-        reason:
-          'X-Ray tracing and cloudwatch:PutMetricData support no resource-level permissions; the cloudwatch:namespace condition confines PutMetricData to the PgWarden namespace.',
-      });
+    grantRunbookRds(this, this.runbook, access, props.discovery);
+    const discovery = props.discovery !== undefined;
+    grantFleetLookups(this, [
+      { fn: this.monitor, instances: discovery, clusters: discovery },
+      { fn: this.sweep, instances: discovery, clusters: discovery },
+      { fn: this.rdsEvents, instances: discovery || access.unknownInstances, clusters: discovery },
+    ]);
+    for (const fn of [this.monitor, this.rdsEvents]) acknowledgeTracingAndMetrics(fn);
   }
 
   /**
@@ -215,36 +208,10 @@ export class Functions extends Construct {
    * runbook function start the execution that continues a long incident.
    */
   public connectRunbook(stateMachine: sfn.StateMachine): void {
-    // The runbook function continues a long incident in a new execution of the state machine (it
-    // reads the state machine's ARN from the task's context, not its environment). A policy of its
-    // own: the function depends on its default policy, and the state machine on the function.
-    new iam.Policy(this, 'RunbookContinuesIncidents', {
-      roles: [this.runbook.role],
-      statements: [
-        new iam.PolicyStatement({
-          sid: 'ContinueIncidents',
-          actions: ['states:StartExecution'],
-          resources: [stateMachine.stateMachineArn],
-        }),
-      ],
-    });
+    grantContinueIncidents(this, stateMachine, this.runbook);
     for (const fn of [this.monitor, this.rdsEvents]) {
       fn.addEnvironment(STATE_MACHINE_SETTING.stateMachineArn.variable, stateMachine.stateMachineArn);
-      stateMachine.grantStartExecution(fn);
-      stateMachine.grant(fn, 'states:ListExecutions');
-      const executions = executionsArn(stateMachine);
-      fn.role.addToPrincipalPolicy(
-        new iam.PolicyStatement({
-          sid: 'DescribeRunbookExecutions',
-          actions: ['states:DescribeExecution'],
-          resources: [executions],
-        }),
-      );
-      acknowledgeWildcardResources(
-        fn.role,
-        [executions],
-        'DescribeExecution applies to executions, whose names are chosen per incident at run time; the grant is confined to this state machine’s executions.',
-      );
+      grantOpenIncidents(stateMachine, fn);
     }
   }
 
@@ -259,196 +226,4 @@ export class Functions extends Construct {
       { name: 'runbook', fn: this.runbook },
     ];
   }
-
-  private grantDatabaseLogin(fn: PgWardenFunction, access: FleetAccess): void {
-    if (access.secretArns.length > 0)
-      fn.role.addToPrincipalPolicy(
-        new iam.PolicyStatement({
-          sid: 'ReadTargetSecrets',
-          actions: ['secretsmanager:GetSecretValue'],
-          resources: [...access.secretArns],
-        }),
-      );
-    if (access.kmsKeyArns.length > 0)
-      fn.role.addToPrincipalPolicy(
-        new iam.PolicyStatement({
-          sid: 'DecryptTargetSecrets',
-          actions: ['kms:Decrypt'],
-          resources: [...access.kmsKeyArns],
-          // Only to decrypt secrets, never to decrypt arbitrary ciphertext with these keys.
-          conditions: { StringLike: { 'kms:ViaService': 'secretsmanager.*.amazonaws.com' } },
-        }),
-      );
-    if (access.dbUserArns.length > 0)
-      fn.role.addToPrincipalPolicy(
-        new iam.PolicyStatement({
-          sid: 'ConnectWithIamAuthentication',
-          actions: ['rds-db:connect'],
-          resources: [...access.dbUserArns],
-        }),
-      );
-    acknowledgeWildcardResources(
-      fn.role,
-      access.dbUserArns,
-      'rds-db:connect ARNs name the DB resource id, which RDS assigns and synth cannot know; the grant is limited to the configured database user and region.',
-    );
-    acknowledgeWildcardResources(
-      fn.role,
-      access.secretArns,
-      'A secret configured by name or partial ARN is matched with the six random characters Secrets Manager appends to it.',
-    );
-  }
-
-  /**
-   * Discovery lists every instance and cluster to find the tagged ones; rds-events also looks up
-   * which cluster an instance belongs to. Listing has no narrower resource than "all of them here".
-   */
-  private grantFleetLookups(access: FleetAccess, discovery: boolean): void {
-    const lookups: Array<{ fn: PgWardenFunction; instances: boolean; clusters: boolean }> = [
-      { fn: this.monitor, instances: discovery, clusters: discovery },
-      { fn: this.sweep, instances: discovery, clusters: discovery },
-      { fn: this.rdsEvents, instances: discovery || access.unknownInstances, clusters: discovery },
-    ];
-    for (const { fn, instances, clusters } of lookups) {
-      const resources = [
-        ...(instances ? [allRdsArns(this, 'db')] : []),
-        ...(clusters ? [allRdsArns(this, 'cluster')] : []),
-      ];
-      if (resources.length === 0) continue;
-      fn.role.addToPrincipalPolicy(
-        new iam.PolicyStatement({
-          sid: 'FindDatabases',
-          actions: [
-            ...(instances ? ['rds:DescribeDBInstances'] : []),
-            ...(clusters ? ['rds:DescribeDBClusters'] : []),
-          ],
-          resources,
-        }),
-      );
-      acknowledgeWildcardResources(
-        fn.role,
-        resources,
-        'Tag discovery lists the instances and clusters of this account and region to find the tagged ones, and an instance event must be mapped to its cluster; read-only.',
-      );
-    }
-  }
-
-  private grantRunbookRds(access: FleetAccess, discovery: FunctionsProps['discovery']): void {
-    const role = this.runbook.role;
-    const instances = access.unknownInstances ? [allRdsArns(this, 'db')] : [...access.instanceArns];
-    const clusters = access.unknownClusters ? [allRdsArns(this, 'cluster')] : [...access.clusterArns];
-    if (instances.length > 0)
-      role.addToPrincipalPolicy(
-        new iam.PolicyStatement({
-          sid: 'ReadInstanceEvidence',
-          actions: ['rds:DescribeDBInstances', 'rds:DescribeDBLogFiles', 'rds:DownloadDBLogFilePortion'],
-          resources: instances,
-        }),
-      );
-    if (clusters.length > 0)
-      role.addToPrincipalPolicy(
-        new iam.PolicyStatement({
-          sid: 'ReadClusterEvidence',
-          actions: ['rds:DescribeDBClusters'],
-          resources: clusters,
-        }),
-      );
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: 'ReadEventsAndMetrics',
-        actions: ['rds:DescribeEvents', 'cloudwatch:GetMetricData'],
-        resources: ['*'],
-      }),
-    );
-    Validations.of(role).acknowledge({
-      id: 'AwsSolutions-IAM5[Resource::*]',
-      reason:
-        'X-Ray tracing, rds:DescribeEvents and cloudwatch:GetMetricData support no resource-level permissions; the last two are read-only evidence gathering.',
-    });
-    acknowledgeWildcardResources(
-      role,
-      [...instances, ...clusters],
-      'Instances found by tag discovery, and the member instances of a monitored cluster, are only known at run time; read-only, in this account and region.',
-    );
-
-    const optIn = (
-      sid: string,
-      action: string,
-      resources: readonly string[],
-      tagged: boolean,
-      kind: 'db' | 'cluster',
-    ) => {
-      if (resources.length > 0)
-        role.addToPrincipalPolicy(
-          new iam.PolicyStatement({ sid, actions: [action], resources: [...resources] }),
-        );
-      if (tagged && discovery) {
-        const everything = allRdsArns(this, kind);
-        role.addToPrincipalPolicy(
-          new iam.PolicyStatement({
-            sid: `${sid}Discovered`,
-            actions: [action],
-            resources: [everything],
-            conditions: { StringEquals: { [`aws:ResourceTag/${discovery.tagKey}`]: discovery.tagValue } },
-          }),
-        );
-        acknowledgeWildcardResources(
-          role,
-          [everything],
-          `${action} on discovered databases, which opted in through the fleet defaults; the aws:ResourceTag condition confines it to resources tagged for pgwarden.`,
-        );
-      }
-    };
-    optIn(
-      'StartStoppedInstances',
-      'rds:StartDBInstance',
-      access.startInstanceArns,
-      access.taggedOptIns.start,
-      'db',
-    );
-    optIn(
-      'StartStoppedClusters',
-      'rds:StartDBCluster',
-      access.startClusterArns,
-      access.taggedOptIns.start,
-      'cluster',
-    );
-    optIn(
-      'RebootInstances',
-      'rds:RebootDBInstance',
-      access.rebootInstanceArns,
-      access.taggedOptIns.reboot,
-      'db',
-    );
-    optIn(
-      'FailoverClusters',
-      'rds:FailoverDBCluster',
-      access.failoverClusterArns,
-      access.taggedOptIns.failover,
-      'cluster',
-    );
-  }
-}
-
-/**
- * Lets `caller` invoke `callee` by its unqualified name, which is how pgwarden's functions call each
- * other; `grantInvoke` would add every version and alias as well.
- */
-function invokeOnly(caller: PgWardenFunction, callee: PgWardenFunction): void {
-  caller.role.addToPrincipalPolicy(
-    new iam.PolicyStatement({
-      sid: 'InvokeFunction',
-      actions: ['lambda:InvokeFunction'],
-      resources: [callee.function.functionArn],
-    }),
-  );
-}
-
-function executionsArn(stateMachine: sfn.StateMachine): string {
-  return Stack.of(stateMachine).formatArn({
-    service: 'states',
-    resource: 'execution',
-    resourceName: `${stateMachine.stateMachineName}:*`,
-    arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-  });
 }
