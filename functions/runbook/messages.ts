@@ -20,7 +20,7 @@ import type {
 import type { RunbookInput } from '../../shared/runbook/types.ts';
 import { RECOVERY_WORDS } from './recovery.ts';
 
-export type NoticeKind = 'opened' | 'recovery' | 'page' | 'resolved' | 'final' | 'runbook_failed';
+export type NoticeKind = 'opened' | 'recovery' | 'page' | 'resolved' | 'final' | 'runbook_failed' | 'test';
 export type Topic = 'pages' | 'notifications';
 
 export interface Notice {
@@ -438,6 +438,53 @@ export function failedNotice(
       error: cause,
       paged,
       executionArn,
+    }),
+  };
+}
+
+export interface TestNoticeInput {
+  topic: Topic;
+  /** The deployment it goes through: a stack name, or "local" for local mode. */
+  deployment: string;
+  /** When it was sent (ISO 8601). */
+  at: string;
+  dashboardUrl?: string;
+}
+
+/**
+ * A test message for `pgwarden test-page`: composed and published like a real page (or notice) on the
+ * same topic, with the same structure and attributes (`pgwarden.kind` is `test`; on the pages topic
+ * the severity is `critical`, as a page's), and marked as a test in its subject, its first line and
+ * its document, so nobody takes it for an incident.
+ */
+export function testNotice(input: TestNoticeInput): Notice {
+  const page = input.topic === 'pages';
+  const what = page ? 'page' : 'notification';
+  const id = `test-${input.at.replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}`;
+  return {
+    kind: 'test',
+    topic: input.topic,
+    severity: page ? 'critical' : 'info',
+    subject: subject(`[pgwarden] TEST ${what} from ${input.deployment}: nothing is wrong`),
+    text: [
+      `Target: none. This is a TEST ${what} from pgwarden (${input.deployment}); no database is affected.`,
+      `Cause: someone ran pgwarden test-page at ${input.at} to check that ${page ? 'pages reach on-call' : 'notifications reach their subscribers'}.`,
+      'Tried: nothing: there is nothing to fix.',
+      '',
+      page
+        ? 'If you are on call and this reached you, paging works. Acknowledge and resolve it the way you would a real page.'
+        : 'If this reached you, notifications work.',
+      `Test ${id}`,
+      ...(input.dashboardUrl ? ['', `Dashboard: ${input.dashboardUrl}`] : []),
+    ].join('\n'),
+    data: redactDeep({
+      kind: 'test',
+      test: true,
+      incidentId: id,
+      target: 'test',
+      deployment: input.deployment,
+      sentAt: input.at,
+      topic: input.topic,
     }),
   };
 }

@@ -4,6 +4,7 @@ import {
   pageNotice,
   publishInput,
   resolvedNotice,
+  testNotice,
 } from '../../../functions/runbook/messages.ts';
 import { registerSecret } from '../../../shared/redact.ts';
 import { addAction, type IncidentRecord } from '../../../shared/runbook/record.ts';
@@ -208,5 +209,51 @@ describe('runbook messages', () => {
     expect(failedNotice(input, { ...record, paged: true }, { Error: 'TypeError', Cause: 'boom' }).topic).toBe(
       'notifications',
     );
+  });
+
+  it('composes a test page like a real page: same structure and attributes, marked TEST everywhere it shows', () => {
+    const arn = 'arn:aws:sns:eu-west-1:123456789012:pgwarden-pages';
+    const test = testNotice({
+      topic: 'pages',
+      deployment: 'stack PgWarden in eu-west-1',
+      at: '2026-11-26T10:20:00.123Z',
+      dashboardUrl: 'https://console.aws.amazon.com/cloudwatch/home#dashboards:name=pgwarden',
+    });
+    const real = publishInput(arn, pageNotice(input, record, Date.parse('2026-11-26T10:20:00Z')));
+    const published = publishInput(arn, test);
+    expect(Object.keys(published).sort()).toEqual(Object.keys(real).sort());
+    expect(Object.keys(published.MessageAttributes ?? {}).sort()).toEqual(
+      Object.keys(real.MessageAttributes ?? {}).sort(),
+    );
+    expect(Object.keys(JSON.parse(published.Message ?? '{}')).sort()).toEqual(
+      Object.keys(JSON.parse(real.Message ?? '{}')).sort(),
+    );
+    expect(published.Subject).toBe('[pgwarden] TEST page from stack PgWarden in eu-west-1: nothing is wrong');
+    // A page's severity, so a subscription that filters on it lets the test through as it would a page.
+    expect(published.MessageAttributes?.['pgwarden.severity']?.StringValue).toBe('critical');
+    expect(published.MessageAttributes?.['pgwarden.kind']?.StringValue).toBe('test');
+    const text = JSON.parse(published.Message ?? '{}').email as string;
+    expect(text.split('\n')[0]).toBe(
+      'Target: none. This is a TEST page from pgwarden (stack PgWarden in eu-west-1); no database is affected.',
+    );
+    expect(text).toContain(
+      'Dashboard: https://console.aws.amazon.com/cloudwatch/home#dashboards:name=pgwarden',
+    );
+    expect(JSON.parse(JSON.parse(published.Message ?? '{}').sqs)).toMatchObject({
+      kind: 'test',
+      test: true,
+      severity: 'critical',
+      incidentId: 'test-20261126T102000Z',
+    });
+  });
+
+  it('sends a test notification with the notifications topic’s severity', () => {
+    const notice = testNotice({
+      topic: 'notifications',
+      deployment: 'local system',
+      at: '2026-11-26T10:20:00Z',
+    });
+    expect(notice.subject).toBe('[pgwarden] TEST notification from local system: nothing is wrong');
+    expect(notice.severity).toBe('info');
   });
 });
