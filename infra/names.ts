@@ -8,12 +8,9 @@
 import { ArnFormat, Fn, Stack } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
 import { ConfigError } from '../shared/errors.ts';
+import { DEFAULT_STACK_NAME, STACK_NAME, STACK_NAME_RULE } from '../shared/stack-name.ts';
 
-/** The stack name when none is chosen: `cdk deploy` creates the stack `PgWarden`. */
-export const DEFAULT_STACK_NAME = 'PgWarden';
-
-/** What CloudFormation accepts as a stack name. */
-const STACK_NAME = /^[A-Za-z][A-Za-z0-9-]{0,127}$/;
+export { DEFAULT_STACK_NAME };
 
 /**
  * Validates the stack name chosen with `-c stackName=...`. A bad one fails the synth with the value
@@ -28,7 +25,7 @@ export function parseStackName(value: unknown): string {
       path: 'context.stackName',
       received: JSON.stringify(text),
       problem: 'is not a CloudFormation stack name',
-      fix: 'Start with a letter and use only letters, digits and "-", at most 128 characters, e.g. -c stackName=PgWardenStaging.',
+      fix: `${STACK_NAME_RULE}, e.g. -c stackName=PgWardenStaging.`,
     },
   ]);
 }
