@@ -1,5 +1,4 @@
 /** Flags shared by the commands that run pgwarden locally (start, drill, runbook, sweep). */
-import { resolve } from 'node:path';
 import { monitorSettings } from '../functions/monitor/settings.ts';
 import type { ConnectionSpec } from '../shared/connection.ts';
 import { formatDuration } from '../shared/duration.ts';
@@ -13,6 +12,7 @@ import {
 } from '../shared/target.ts';
 import type { FlagReader, FlagSpec } from './args.ts';
 import { DRILLS, type Drill } from './local/drills.ts';
+import { homeFolder } from './local/home.ts';
 import { LOCAL_PROFILE, type LocalSettings } from './local/system.ts';
 
 const d = (describe: string): FlagSpec => ({ type: 'string', value: 'dur', describe });
@@ -182,7 +182,7 @@ export function readLocalSettings(
   };
   return {
     ...(url ? { databaseUrl: url } : {}),
-    home: resolve(reader.string('home') ?? env.PGWARDEN_HOME ?? '.pgwarden'),
+    home: homeFolder(reader.string('home'), env),
     // Faster than deployed allows (a drill plays out in a minute), never slower.
     cadenceMs: reader.duration('cadence', base.cadenceMs, {
       minMs: 200,

@@ -1,11 +1,13 @@
 /** The pgwarden command line: the on-call's tool against any database, and local mode. */
 import { describeError, UsageError } from '../shared/errors.ts';
 import { type CommandSpec, helpText } from './args.ts';
+import { doctorCommand, runDoctor } from './commands/doctor.ts';
 import { drillCommand, runDrill } from './commands/drill.ts';
 import { probeCommand, runProbe } from './commands/probe.ts';
 import { runbookCommand, runRunbook } from './commands/runbook.ts';
 import { runStart, startCommand } from './commands/start.ts';
 import { runSweep, sweepCommand } from './commands/sweep.ts';
+import { runTestPage, testPageCommand } from './commands/test-page.ts';
 import { EXIT, type ExitCode, type Io, processIo } from './io.ts';
 
 interface Command {
@@ -19,6 +21,8 @@ const commands: Record<string, Command> = {
   runbook: { spec: runbookCommand, run: (argv, io) => runRunbook(argv, io) },
   drill: { spec: drillCommand, run: runDrill },
   start: { spec: startCommand, run: runStart },
+  doctor: { spec: doctorCommand, run: runDoctor },
+  'test-page': { spec: testPageCommand, run: runTestPage },
 };
 
 function overview(): string {

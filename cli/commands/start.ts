@@ -2,6 +2,7 @@ import type { Server } from 'node:net';
 import { UsageError } from '../../shared/errors.ts';
 import { createConsoleLogger, logLevelFrom } from '../../shared/logger.ts';
 import { type CommandSpec, FlagReader, parseCommandArgs } from '../args.ts';
+import { localSystemChecks, localTestPage } from '../doctor/local-system.ts';
 import { colours, plain } from '../format.ts';
 import { EXIT, type ExitCode, type Io } from '../io.ts';
 import { createRenderer } from '../live.ts';
@@ -73,7 +74,10 @@ export async function runStart(argv: string[], io: Io): Promise<ExitCode> {
 
   let control: Server | undefined;
   try {
-    control = await serveControl(system, settings.home);
+    control = await serveControl(system, settings.home, {
+      doctor: () => localSystemChecks(system),
+      testPage: (topic) => localTestPage(system, topic),
+    });
   } catch (error) {
     io.err(
       `control socket unavailable (${(error as Error).message}); drills from another terminal will start their own system\n`,

@@ -6,11 +6,17 @@
  */
 import { constants } from 'node:fs';
 import { chmod, lstat, mkdir, open } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { PgWardenError } from '../../shared/errors.ts';
 
 /** The home folder (or a folder in it) cannot be used safely. */
 export class HomeFolderError extends PgWardenError {
   override name = 'HomeFolderError';
+}
+
+/** The home folder: `--home`, else PGWARDEN_HOME, else `.pgwarden` in the current directory. */
+export function homeFolder(flag: string | undefined, env: Record<string, string | undefined>): string {
+  return resolve(flag ?? env.PGWARDEN_HOME ?? '.pgwarden');
 }
 
 const uid = () => (typeof process.getuid === 'function' ? process.getuid() : undefined);

@@ -377,6 +377,11 @@ export class LocalSystem {
     }
   }
 
+  /** What connecting as the monitor needs (its local secret, logger and clock): for the doctor's checks. */
+  probeDeps() {
+    return { logger: this.settings.logger, secrets: this.secretsClient(), clock: this.clock };
+  }
+
   /** The local Secrets Manager, typed as the SDK client the cores expect (it answers the same command). */
   private secretsClient(): Parameters<typeof runProbe>[2]['secrets'] {
     return this.secrets as unknown as Parameters<typeof runProbe>[2]['secrets'];
