@@ -9,13 +9,19 @@ import { type ConnectionSpec, describeConnection } from '../../shared/connection
 import { resolveCredentials } from '../../shared/credentials.ts';
 import { SYSTEM_SEARCH_PATH, withSession } from '../../shared/db.ts';
 import { formatDuration } from '../../shared/duration.ts';
-import { PROBE_READ_LIMITS, type ProbeDeps, type ProbeResult, probe } from '../../shared/probe/probe.ts';
+import {
+  PROBE_READ_LIMITS,
+  PROBE_TIMEOUTS,
+  type ProbeDeps,
+  type ProbeResult,
+  probe,
+} from '../../shared/probe/probe.ts';
 import { DOCTOR_SQL, type DoctorRow } from './database-sql.ts';
 import { type Check, fail, ok, warn } from './report.ts';
 
 /** The probe's own timeouts: the doctor connects as the deployed probe does. */
-export const PROBE_CONNECT_TIMEOUT_MS = 3_000;
-export const PROBE_STATEMENT_TIMEOUT_MS = 2_000;
+const PROBE_CONNECT_TIMEOUT_MS = PROBE_TIMEOUTS.connectTimeoutMs;
+const PROBE_STATEMENT_TIMEOUT_MS = PROBE_TIMEOUTS.statementTimeoutMs;
 
 /** Shows in pg_stat_activity; the `pgwarden-` prefix marks it as pgwarden's own session. */
 export const DOCTOR_APPLICATION = 'pgwarden-doctor';

@@ -15,7 +15,8 @@ import {
   GetFunctionConfigurationCommand,
   type GetFunctionConfigurationCommandOutput,
 } from '@aws-sdk/client-lambda';
-import { type Fleet, fleetFromEnvironment } from '../../shared/fleet.ts';
+import { monitorEnvironment } from '../../functions/monitor/settings.ts';
+import { sweepSettings } from '../../functions/sweep/settings.ts';
 import { type AwsClients, awsErrorName, call } from './aws.ts';
 
 /** Stack outputs pgwarden's stack declares (infra/pgwarden-stack.ts). */
@@ -105,8 +106,20 @@ export async function functionConfiguration(
   return out;
 }
 
-/** The fleet as the deployed monitor reads it: its own environment, parsed by the same code. */
-export function deployedFleet(monitor: FunctionConfiguration, region: string): Fleet {
-  const env = monitor.Environment?.Variables ?? {};
-  return fleetFromEnvironment({ ...env, AWS_REGION: region }, 'monitor');
+/**
+ * The deployed monitor's settings and fleet, read from its environment by the parser its handler runs
+ * at cold start: what fails here fails there. Lambda adds AWS_REGION to every function's environment.
+ */
+export function deployedMonitor(monitor: FunctionConfiguration, region: string) {
+  return monitorEnvironment({ ...monitor.Environment?.Variables, AWS_REGION: region });
+}
+
+/** How many targets the deployed sweep remediates at once. */
+export function deployedSweepConcurrency(sweep: FunctionConfiguration | undefined): number {
+  if (!sweep) return sweepSettings.defaults.concurrency;
+  try {
+    return sweepSettings.parse(sweep.Environment?.Variables ?? {}).concurrency;
+  } catch {
+    return sweepSettings.defaults.concurrency;
+  }
 }

@@ -26,11 +26,7 @@ import {
   ListRolePoliciesCommand,
   type ListRolePoliciesCommandOutput,
 } from '@aws-sdk/client-iam';
-import {
-  type FunctionConfiguration,
-  GetAccountSettingsCommand,
-  type GetAccountSettingsCommandOutput,
-} from '@aws-sdk/client-lambda';
+import { GetAccountSettingsCommand, type GetAccountSettingsCommandOutput } from '@aws-sdk/client-lambda';
 import {
   DescribeDBClustersCommand,
   type DescribeDBClustersCommandOutput,
@@ -38,6 +34,7 @@ import {
   type DescribeDBInstancesCommandOutput,
 } from '@aws-sdk/client-rds';
 import { DescribeSecretCommand, type DescribeSecretCommandOutput } from '@aws-sdk/client-secrets-manager';
+import { monitorSettings } from '../../functions/monitor/settings.ts';
 import { explainCategory, FAILURE_CATEGORIES, type FailureCategory } from '../../shared/classify.ts';
 import { describeConnection } from '../../shared/connection.ts';
 import { secretRegion } from '../../shared/credentials.ts';
@@ -49,7 +46,8 @@ import type { Target } from '../../shared/target.ts';
 import { type AwsClients, awsErrorName, awsErrorText, awsFix, call, type Sender } from './aws.ts';
 import {
   type Deployment,
-  deployedFleet,
+  deployedMonitor,
+  deployedSweepConcurrency,
   describeDeployment,
   functionConfiguration,
   LOGICAL_IDS,
@@ -66,9 +64,6 @@ const LOOKBACK_MS = 10 * 60_000;
 export const HEARTBEAT_FRESH_MS = 5 * 60_000;
 /** An alarm created or changed this recently may not have evaluated yet. */
 const ALARM_SETTLING_MS = 15 * 60_000;
-/** The monitor's and the sweep's probes in flight when their environments say nothing. */
-const DEFAULT_MONITOR_CONCURRENCY = 10;
-const DEFAULT_SWEEP_CONCURRENCY = 5;
 
 export interface StackDoctorOptions {
   /** @default Date.now */
@@ -119,18 +114,21 @@ export async function stackChecks(
   checks.push(await topicCheck(clients, 'topic.notifications', notificationsTopic, 'notifications', false));
 
   const monitorName = physicalId(deployment, LOGICAL_IDS.monitorFunction);
-  let monitor: FunctionConfiguration | undefined;
-  let fleet: Fleet | undefined;
+  let monitor: ReturnType<typeof deployedMonitor> | undefined;
   try {
     if (!monitorName) throw new Error(`the stack has no ${LOGICAL_IDS.monitorFunction}... resource`);
-    monitor = await functionConfiguration(clients, monitorName);
-    fleet = deployedFleet(monitor, clients.region);
-    checks.push(
-      ok(
-        'fleet',
-        `the monitor watches ${fleet.targets.length} configured target(s)${fleet.targets.length ? `: ${fleet.targets.map((t) => t.id).join(', ')}` : ''}${fleet.discovery ? `, and every database tagged ${fleet.discovery.tagKey}=${fleet.discovery.tagValue}` : ''}`,
-      ),
-    );
+    const configuration = await functionConfiguration(clients, monitorName);
+    try {
+      monitor = deployedMonitor(configuration, clients.region);
+    } catch (error) {
+      checks.push(
+        fail(
+          'fleet',
+          `the deployed monitor's environment does not parse, so the monitor fails at every cold start: ${describeError(error)}`,
+          'Deploy again (npx cdk deploy): the environment is written from the configuration file.',
+        ),
+      );
+    }
   } catch (error) {
     checks.push(
       fail(
@@ -140,8 +138,15 @@ export async function stackChecks(
       ),
     );
   }
-  const env = monitor?.Environment?.Variables ?? {};
-  const namespace = env.PGWARDEN_NAMESPACE || NAMESPACE;
+  const fleet = monitor?.fleet;
+  if (fleet)
+    checks.push(
+      ok(
+        'fleet',
+        `the monitor watches ${fleet.targets.length} configured target(s)${fleet.targets.length ? `: ${fleet.targets.map((t) => t.id).join(', ')}` : ''}${fleet.discovery ? `, and every database tagged ${fleet.discovery.tagKey}=${fleet.discovery.tagValue}` : ''}`,
+      ),
+    );
+  const namespace = monitor?.namespace ?? NAMESPACE;
 
   const alarms = await readAlarms(clients, stackName);
   const heartbeatAlarmName = `${stackName}/monitor-heartbeat-missing`;
@@ -165,12 +170,12 @@ export async function stackChecks(
           now,
         ),
       );
-    checks.push(await concurrencyCheckOf(clients, deployment, env, targetIds.length));
+    checks.push(await concurrencyCheckOf(clients, deployment, monitor?.concurrency, targetIds.length));
     for (const target of fleet.targets)
       if (target.connection.auth.kind === 'iam') checks.push(await iamAuthCheck(clients, target));
     const secretTargets = fleet.targets.filter((t) => t.connection.auth.kind === 'secret');
     if (secretTargets.length > 0) {
-      const policies = await probeRolePolicies(clients, env.PGWARDEN_PROBE_FUNCTION);
+      const policies = await probeRolePolicies(clients, monitor?.probeFunction);
       for (const target of secretTargets) checks.push(await secretCheck(clients, target, policies));
     }
   }
@@ -577,7 +582,7 @@ export function concurrencyCheck(
 async function concurrencyCheckOf(
   clients: AwsClients,
   deployment: Deployment,
-  monitorEnv: Record<string, string>,
+  monitorConcurrency: number | undefined,
   targets: number,
 ): Promise<Check> {
   let settings: GetAccountSettingsCommandOutput;
@@ -592,20 +597,17 @@ async function concurrencyCheckOf(
   }
   const limit = settings.AccountLimit?.ConcurrentExecutions ?? 0;
   const unreserved = settings.AccountLimit?.UnreservedConcurrentExecutions ?? limit;
-  let sweepConcurrency = DEFAULT_SWEEP_CONCURRENCY;
-  const sweep = physicalId(deployment, LOGICAL_IDS.sweepFunction);
-  if (sweep) {
-    try {
-      const config = await functionConfiguration(clients, sweep);
-      sweepConcurrency = Number(config.Environment?.Variables?.PGWARDEN_CONCURRENCY) || sweepConcurrency;
-    } catch {
-      // The default is what the stack deploys.
-    }
-  }
-  const monitorConcurrency = Number(monitorEnv.PGWARDEN_CONCURRENCY) || DEFAULT_MONITOR_CONCURRENCY;
+  const sweepName = physicalId(deployment, LOGICAL_IDS.sweepFunction);
+  const sweep = sweepName
+    ? await functionConfiguration(clients, sweepName).catch(() => undefined)
+    : undefined;
   return concurrencyCheck(
     { limit, unreserved },
-    concurrencyNeed(Math.max(1, targets), monitorConcurrency, sweepConcurrency),
+    concurrencyNeed(
+      Math.max(1, targets),
+      monitorConcurrency ?? monitorSettings.defaults.concurrency,
+      deployedSweepConcurrency(sweep),
+    ),
   );
 }
 
