@@ -15,7 +15,7 @@ import {
   type ProbeDeps,
   type ProbeResult,
   probe,
-} from '../../shared/probe/probe.ts';
+} from '../../shared/probe/snapshot.ts';
 import { DOCTOR_SQL, type DoctorRow } from './database-sql.ts';
 import { type Check, fail, ok, warn } from './report.ts';
 

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databaseChecks } from '../../cli/doctor/database.ts';
 import type { Check } from '../../cli/doctor/report.ts';
 import { exhaustSlots } from '../../cli/local/faults.ts';
-import { REPO_ROOT } from '../../infra/constructs/function.ts';
+import { REPO_ROOT } from '../../infra/constructs/pgwarden-function.ts';
 import type { ConnectionSpec } from '../../shared/connection.ts';
 import { silentLogger } from '../../shared/logger.ts';
 import { runCli } from '../helpers/cli.ts';
