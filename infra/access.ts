@@ -12,6 +12,7 @@ import type { AccessConfig } from './config.ts';
 /** A full secret ARN ends with "-" and six random characters Secrets Manager appends to the name. */
 const COMPLETE_SECRET_ARN = /-[A-Za-z0-9]{6}$/;
 
+/** What the fleet lets pgwarden touch, as the IAM resources each grant names. */
 export interface FleetAccess {
   /** Secrets the SQL functions may read (GetSecretValue). */
   readonly secretArns: readonly string[];
@@ -19,21 +20,27 @@ export interface FleetAccess {
   readonly kmsKeyArns: readonly string[];
   /** `rds-db:connect` resources: one per region and database user that IAM authentication uses. */
   readonly dbUserArns: readonly string[];
-  /** Instances and clusters the runbook may describe and read logs from. */
+  /** Instances the runbook may describe and read logs from. */
   readonly instanceArns: readonly string[];
+  /** Clusters the runbook may describe. */
   readonly clusterArns: readonly string[];
-  /** Whether any RDS resource is only known at run time (discovery, or members of a cluster). */
+  /** Some instance is only known at run time (discovery, or the members of a cluster). */
   readonly unknownInstances: boolean;
+  /** Some cluster is only known at run time (discovery). */
   readonly unknownClusters: boolean;
-  /** Opt-ins: the resources each destructive action may act on. */
+  /** Instances whose targets opted into starting them (`remediation.allowStartInstance`). */
   readonly startInstanceArns: readonly string[];
+  /** Clusters whose targets opted into starting them (`remediation.allowStartInstance`). */
   readonly startClusterArns: readonly string[];
+  /** Instances whose targets opted into a reboot (`remediation.allowReboot`). */
   readonly rebootInstanceArns: readonly string[];
+  /** Clusters whose targets opted into a failover (`remediation.allowFailover`). */
   readonly failoverClusterArns: readonly string[];
   /** Discovered targets' opt-ins apply to resources carrying the discovery tag. */
   readonly taggedOptIns: { readonly start: boolean; readonly reboot: boolean; readonly failover: boolean };
 }
 
+/** What `fleetAccess` derives the grants from. */
 export interface FleetAccessOptions {
   /** Static targets, with defaults applied. */
   readonly targets: readonly Target[];
@@ -41,6 +48,7 @@ export interface FleetAccessOptions {
   readonly discovery?: {
     readonly defaults: Target;
   };
+  /** The configuration's `access` section: extra secrets, keys and IAM database users. */
   readonly access: AccessConfig;
 }
 

@@ -32,12 +32,19 @@ export interface PgWardenStackProps extends StackProps {
  * schedules and event rules that drive them, the topics, alarms and dashboard people see.
  */
 export class PgWardenStack extends Stack {
+  /** The pages and notifications topics, their key and subscriptions. */
   public readonly notifications: Notifications;
+  /** The in-VPC functions' security group and its way to the databases. */
   public readonly network: Network;
+  /** The six functions and what each may do. */
   public readonly functions: Functions;
+  /** The incident runbook state machine. */
   public readonly runbook: Runbook;
+  /** The alarms that work without the workflow. */
   public readonly alarms: Alarms;
+  /** The schedules and event rules that invoke the functions. */
   public readonly schedules: Schedules;
+  /** The CloudWatch dashboard. */
   public readonly dashboard: Dashboard;
   /** The demo VPC and database (demo mode only). */
   public readonly demo?: Demo;

@@ -13,11 +13,13 @@ import { fleetQuery, pgwardenMetric, wraparoundPercent } from './metrics.ts';
 export interface AlarmedFunction {
   /** Short name used in the alarm name: `<stack>/<name>-errors`. */
   readonly name: string;
+  /** The function whose Errors metric is alarmed. */
   readonly fn: lambda.IFunction;
   /** Page on-call (true) or notify everyone (false). */
   readonly pages: boolean;
 }
 
+/** What the alarms watch and whom they tell. */
 export interface AlarmsProps {
   /** Targets named in the configuration; each gets its own alarms. */
   readonly targets: readonly Target[];
@@ -25,17 +27,25 @@ export interface AlarmsProps {
   readonly discovery?: boolean;
   /** Consecutive failing minutes before a target's probe-failing alarm fires. @default 3 */
   readonly probeFailingMinutes?: number;
+  /** Where the alarms that page on-call send (pgwarden itself failing). */
   readonly pages: sns.ITopic;
+  /** Where every other alarm tells everyone (a target's outage or pressure). */
   readonly notifications: sns.ITopic;
+  /** pgwarden's functions, each alarmed on its errors. */
   readonly functions: readonly AlarmedFunction[];
+  /** The runbook, alarmed on failed, timed-out and aborted executions. */
   readonly stateMachine: sfn.IStateMachine;
 }
 
 /** A target's own alarms. */
 export interface TargetAlarms {
+  /** The target's id, as the configuration names it. */
   readonly targetId: string;
+  /** The probe has failed for `probeFailingMinutes` consecutive minutes. */
   readonly probeFailing: cw.Alarm;
+  /** The target has used at least its `utilizationPct` of usable connection slots for 5 minutes. */
   readonly utilizationHigh: cw.Alarm;
+  /** The oldest unfrozen transaction id is older than the target's `wraparoundAge`. */
   readonly wraparoundHigh: cw.Alarm;
 }
 
@@ -49,10 +59,13 @@ export interface TargetAlarms {
  * what the topics let CloudWatch publish for.
  */
 export class Alarms extends Construct {
+  /** Each configured target's own alarms. */
   public readonly targetAlarms: readonly TargetAlarms[];
   /** The monitor published no heartbeat: nothing is watching the fleet. */
   public readonly monitorHeartbeatMissing: cw.Alarm;
+  /** One per function: it raised errors. */
   public readonly functionErrors: readonly cw.Alarm[];
+  /** Runbook executions failed, timed out or were aborted. */
   public readonly runbookFailed: cw.Alarm;
   /** An outage was seen but its runbook could not be started: page, nobody follows it. */
   public readonly incidentStartFailures: cw.Alarm;

@@ -11,6 +11,7 @@ import { fleetSearch, pgwardenMetric, wraparoundPercent } from './metrics.ts';
 /** Beyond this many static targets the dashboard shows fleet-wide searches instead of a row each. */
 export const MAX_TARGET_ROWS = 20;
 
+/** What the dashboard shows. */
 export interface DashboardProps {
   /** Dashboards are global to the account. @default - `<stack name>-<region>` */
   readonly dashboardName?: string;
@@ -18,7 +19,9 @@ export interface DashboardProps {
   readonly targets: readonly Target[];
   /** Targets are also discovered at run time: add a section that searches over every target. @default false */
   readonly discovery?: boolean;
+  /** pgwarden's functions, by the short name the graphs show: errors and duration. */
   readonly functions: ReadonlyArray<{ readonly name: string; readonly fn: lambda.IFunction }>;
+  /** The runbook: executions started, succeeded, failed and timed out. */
   readonly stateMachine: sfn.IStateMachine;
   /** Shown in the alarm status widget. */
   readonly alarms: readonly cw.IAlarm[];
@@ -38,6 +41,7 @@ export function dashboardUrl(scope: Construct, name: string): string {
  * probe sees next to what RDS reports.
  */
 export class Dashboard extends Construct {
+  /** The CloudWatch dashboard. */
   public readonly dashboard: cw.Dashboard;
 
   constructor(scope: Construct, id: string, props: DashboardProps) {

@@ -14,10 +14,13 @@ export const DEMO_PORT = 5432;
  * Manager. Everything is destroyed with the stack: there is no data worth keeping.
  */
 export class Demo extends Construct {
+  /** The demo VPC: two Availability Zones, isolated subnets, no NAT. */
   public readonly vpc: ec2.Vpc;
   /** Where the in-VPC functions run. */
   public readonly subnets: ec2.SubnetSelection;
+  /** The demo PostgreSQL instance. */
   public readonly database: rds.DatabaseInstance;
+  /** The instance's security group; the functions get an ingress rule to it. */
   public readonly databaseSecurityGroup: ec2.SecurityGroup;
   /** The master user's secret, managed and rotated by RDS. */
   public readonly secretArn: string;

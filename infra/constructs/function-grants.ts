@@ -20,7 +20,9 @@ import type { PgWardenFunction } from './pgwarden-function.ts';
 
 /** The tag that marks discovered databases, for the opt-ins that apply to them. */
 export interface DiscoveryTag {
+  /** The tag's key, e.g. `pgwarden:monitor`. */
   readonly tagKey: string;
+  /** The value a database's tag must have. */
   readonly tagValue: string;
 }
 
@@ -113,8 +115,11 @@ export function acknowledgeTracingAndMetrics(fn: PgWardenFunction): void {
 
 /** Who lists the account's instances and clusters, and which. */
 export interface FleetLookup {
+  /** The function that lists. */
   readonly fn: PgWardenFunction;
+  /** Lists DB instances (DescribeDBInstances). */
   readonly instances: boolean;
+  /** Lists DB clusters (DescribeDBClusters). */
   readonly clusters: boolean;
 }
 

@@ -27,6 +27,7 @@ import {
 } from './function-grants.ts';
 import { type FunctionNetwork, PgWardenFunction } from './pgwarden-function.ts';
 
+/** What the functions need to know about the fleet, the network, the runbook and the topics. */
 export interface FunctionsProps {
   /** The fleet as the functions' environment carries it (`fleetEnvironment`). */
   readonly fleetEnvironment: Readonly<Record<string, string>>;
@@ -42,7 +43,9 @@ export interface FunctionsProps {
   readonly cadenceMs: number;
   /** How often the sweep runs; bounds its timeout so runs never overlap. */
   readonly sweepEvery: Duration;
+  /** The topic that pages on-call; the runbook function composes its messages. */
   readonly pages: sns.ITopic;
+  /** The topic that tells everyone; the runbook function composes its messages. */
   readonly notifications: sns.ITopic;
   /** @default logs.RetentionDays.ONE_MONTH */
   readonly logRetention?: logs.RetentionDays;

@@ -2,13 +2,15 @@ import { Duration } from 'aws-cdk-lib';
 import * as cw from 'aws-cdk-lib/aws-cloudwatch';
 import { type MetricName, NAMESPACE, TARGET_DIMENSION } from '../../shared/metrics.ts';
 
+/** Which of a metric's series, and how it is aggregated. */
 export interface PgWardenMetricOptions {
-  /** The target id; leave out for deployment-wide metrics such as MonitorHeartbeat. */
+  /** The target id; leave out for deployment-wide metrics such as MonitorHeartbeat. @default - no dimension */
   readonly target?: string;
   /** @default "Average" */
   readonly statistic?: string;
   /** @default one minute: the monitor publishes every metric at one-minute resolution */
   readonly period?: Duration;
+  /** The legend of the metric on a graph. @default - the metric name */
   readonly label?: string;
 }
 

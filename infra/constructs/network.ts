@@ -3,6 +3,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import type { FunctionNetwork } from './pgwarden-function.ts';
 
+/** Where the databases are, and how the functions reach them. */
 export interface NetworkProps {
   /** The VPC of the databases. */
   readonly vpc: ec2.IVpc;

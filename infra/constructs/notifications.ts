@@ -8,12 +8,13 @@ import { alarmArnPattern } from '../names.ts';
 
 /** Who receives one topic's messages. */
 export interface TopicSubscribers {
-  /** @default none */
+  /** Email addresses subscribed to the topic (each confirms by mail). @default none */
   readonly emails?: readonly string[];
-  /** @default none */
+  /** HTTPS endpoints subscribed to the topic (each confirms the subscription). @default none */
   readonly httpsEndpoints?: readonly string[];
 }
 
+/** Who hears from each topic, and how long its key outlives the stack. */
 export interface NotificationsProps {
   /** On-call: escalations, dead-monitor and outage alarms. @default no subscribers */
   readonly pages?: TopicSubscribers;

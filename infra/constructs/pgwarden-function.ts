@@ -22,11 +22,15 @@ export const LAMBDA_CA_BUNDLE = '/var/runtime/ca-cert.pem';
 
 /** Where a function runs when it must reach a database. */
 export interface FunctionNetwork {
+  /** The VPC the databases are reachable from. */
   readonly vpc: ec2.IVpc;
+  /** Private subnets with a route to the databases (and to the AWS APIs the function calls). */
   readonly subnets: ec2.SubnetSelection;
+  /** The security groups the databases admit. */
   readonly securityGroups: readonly ec2.ISecurityGroup[];
 }
 
+/** One function's code, limits and environment; the rest are the house defaults. */
 export interface PgWardenFunctionProps {
   /** The handler file, relative to the repository root, e.g. `functions/probe/handler.ts`. */
   readonly entry: string;
@@ -67,6 +71,7 @@ export class PgWardenFunction extends Construct implements iam.IGrantable {
   public readonly logGroup: logs.LogGroup;
   /** The handler file, relative to the repository root (what the function's code is bundled from). */
   public readonly entry: string;
+  /** The execution role, for `grant*` calls that take the function itself. */
   public readonly grantPrincipal: iam.IPrincipal;
   private readonly env: Record<string, string>;
 

@@ -7,6 +7,7 @@ import { Construct } from 'constructs';
 import { RUNBOOK_PLACEHOLDERS, runbookDefinition } from '../../shared/runbook/definition.ts';
 import { stackInstanceSuffix } from '../names.ts';
 
+/** The functions the runbook's tasks invoke, and where its messages go. */
 export interface RunbookProps {
   /** Connects to a target and takes its health snapshot. */
   readonly probe: lambda.IFunction;
@@ -43,7 +44,9 @@ export interface RunbookProps {
  * invoke exactly those three functions and publish to the runbook's topics.
  */
 export class Runbook extends Construct {
+  /** The state machine; an incident is one of its executions. */
   public readonly stateMachine: sfn.StateMachine;
+  /** Where the state machine logs its executions. */
   public readonly logGroup: logs.LogGroup;
 
   constructor(scope: Construct, id: string, props: RunbookProps) {

@@ -7,15 +7,21 @@ import { Construct } from 'constructs';
 
 /** The RDS resources whose events pgwarden receives. */
 export interface RdsSources {
+  /** DB instance identifiers. */
   readonly instanceIds: readonly string[];
+  /** DB cluster identifiers. */
   readonly clusterIds: readonly string[];
 }
 
+/** The functions the schedules and event rules invoke, and how often. */
 export interface SchedulesProps {
+  /** Invoked every minute; it probes at its own cadence within the minute. */
   readonly monitor: lambda.IFunction;
+  /** Invoked every `sweepEveryMinutes`. */
   readonly sweep: lambda.IFunction;
   /** @default 5 */
   readonly sweepEveryMinutes?: number;
+  /** Receives the RDS events and the alarms' state changes. */
   readonly rdsEvents: lambda.IFunction;
   /**
    * The instances and clusters the fleet names; events of other databases are filtered out by
@@ -33,7 +39,9 @@ const RDS_EVENT_TYPES = ['RDS DB Instance Event', 'RDS DB Cluster Event'];
  * cluster events, and pgwarden's own per-target alarms going into ALARM.
  */
 export class Schedules extends Construct {
+  /** Invokes the monitor every minute. */
   public readonly monitorSchedule: events.Rule;
+  /** Invokes the sweep on its interval. */
   public readonly sweepSchedule: events.Rule;
   /**
    * RDS events of the monitored databases. Absent when no target names an RDS instance or cluster
@@ -42,6 +50,7 @@ export class Schedules extends Construct {
   public readonly rdsEventsRule?: events.Rule;
   /** Instance events of clusters' members, whose ids the configuration does not name. */
   public readonly clusterMemberEventsRule?: events.Rule;
+  /** pgwarden's per-target alarms going into ALARM. Absent when no alarm opens incidents. */
   public readonly alarmStateChangeRule?: events.Rule;
 
   constructor(scope: Construct, id: string, props: SchedulesProps) {
