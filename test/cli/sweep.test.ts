@@ -15,6 +15,16 @@ describe('pgwarden sweep', () => {
     )
       .map((r) => r.pid)
       .sort();
+  /** pg_terminate_backend only signals: a terminated backend leaves pg_stat_activity a moment later. */
+  const aliveOnceExited = async (pids: readonly number[], timeoutMs = 5_000) => {
+    const deadline = Date.now() + timeoutMs;
+    let left = await alive(pids);
+    while (left.length > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      left = await alive(pids);
+    }
+    return left;
+  };
   const idle = async (n: number, user = APP) => {
     const handle = await openIdleSessions({ spec: server.spec(user), credentials: user }, n, 'cli-test');
     await new Promise((resolve) => setTimeout(resolve, 1_200));
@@ -47,7 +57,7 @@ describe('pgwarden sweep', () => {
         idleSeconds: expect.any(Number),
         reason: 'idle',
       });
-      expect(await alive(sessions.pids)).toEqual([]);
+      expect(await aliveOnceExited(sessions.pids)).toEqual([]);
     } finally {
       await sessions.release();
     }
