@@ -3,7 +3,7 @@
  * Resolved values are cached briefly (a warm Lambda probes every few seconds) and registered with the
  * redactor so they can never be printed.
  */
-import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { Clock } from './clock.ts';
 import type { ConnectionSpec } from './connection.ts';
 import { CredentialsError, describeError } from './errors.ts';
@@ -150,6 +150,8 @@ async function fetchSecret(
   if (!client) throw new CredentialsError('a Secrets Manager client is required for secret authentication');
   let secretString: string | undefined;
   try {
+    // Loaded on first use: the command line's probe never reads a secret and starts faster without it.
+    const { GetSecretValueCommand } = await import('@aws-sdk/client-secrets-manager');
     const out = await client.send(
       new GetSecretValueCommand({ SecretId: secretId }),
       deps.signal ? { abortSignal: deps.signal } : {},

@@ -19,7 +19,7 @@ import {
   readClock,
   readLockWait,
   readRemediation,
-} from '../local-flags.ts';
+} from '../policy-flags.ts';
 import { resolveRuntimeDeps } from '../runtime.ts';
 import { onInterrupt } from '../signals.ts';
 

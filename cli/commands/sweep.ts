@@ -3,7 +3,7 @@ import { remediate } from '../../shared/remediation/remediator.ts';
 import { DEFAULT_REMEDIATION } from '../../shared/target.ts';
 import { type CommandSpec, FlagReader, parseCommandArgs } from '../args.ts';
 import { EXIT, type ExitCode, type Io } from '../io.ts';
-import { REMEDIATION_FLAGS, readRemediation } from '../local-flags.ts';
+import { REMEDIATION_FLAGS, readRemediation } from '../policy-flags.ts';
 import { resolveRuntimeDeps } from '../runtime.ts';
 
 export const sweepCommand: CommandSpec = {

@@ -1,8 +1,9 @@
 /**
  * What each function's code can send to AWS, read from the code itself: the handler's static import
  * graph (relative imports, type-only imports left out), and in every module of it each
- * `new <Name>Command(` of a class imported from an `@aws-sdk/client-*` package, mapped to the IAM
- * action it needs. Whatever a function can send is in its graph, so its role must allow it; a
+ * `new <Name>Command(` of a class imported from an `@aws-sdk/client-*` package (statically, or with
+ * `const { ... } = await import(...)` where it is loaded on first use), mapped to the IAM action it
+ * needs. Whatever a function can send is in its graph, so its role must allow it; a
  * permission no module of the graph can use is a permission without a caller.
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -34,6 +35,8 @@ export interface SdkCall {
 }
 
 const IMPORT = /^\s*(import|export)\s+(type\s+)?([\s\S]*?)\s+from\s+['"]([^'"]+)['"]/gm;
+/** `const { A, B } = await import('pkg')`: a module loaded on first use. */
+const DYNAMIC_IMPORT = /\b(?:const|let|var)\s*\{([^{}]*)\}\s*=\s*await\s+import\(\s*['"]([^'"]+)['"]\s*\)/g;
 const SIDE_EFFECT_IMPORT = /^\s*import\s+['"]([^'"]+)['"]/gm;
 
 interface Module {
@@ -79,6 +82,14 @@ function parseModule(file: string): Module {
         if (local.endsWith('Command')) commands.set(local, from);
         if (local.endsWith('Client')) clients.set(local, from);
       }
+    }
+  }
+  for (const [, names = '', from = ''] of source.matchAll(DYNAMIC_IMPORT)) {
+    if (!SERVICE_OF_PACKAGE[from]) continue;
+    for (const raw of names.split(',')) {
+      const local = raw.split(':').pop()?.trim() ?? '';
+      if (local.endsWith('Command')) commands.set(local, from);
+      if (local.endsWith('Client')) clients.set(local, from);
     }
   }
   for (const match of source.matchAll(SIDE_EFFECT_IMPORT)) {
