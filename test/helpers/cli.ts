@@ -9,6 +9,12 @@ export interface CliRun {
   stderr: string;
 }
 
+/**
+ * The environment every CLI test runs with: no database from the outside, and the bundled entry `npm ci`
+ * builds (PGWARDEN_ENTRY=bundle refuses to run a missing or stale bundle rather than fall back).
+ */
+const CLI_ENV = { PGPASSWORD: '', DATABASE_URL: '', PGWARDEN_ENTRY: 'bundle' };
+
 /** Runs the pgwarden CLI in a child process, as a user would. */
 export function runCli(
   args: string[],
@@ -17,7 +23,7 @@ export function runCli(
 ): Promise<CliRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {
-      env: { ...process.env, PGPASSWORD: '', DATABASE_URL: '', ...env },
+      env: { ...process.env, ...CLI_ENV, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -53,7 +59,7 @@ export interface RunningCli {
 /** Starts a long-running pgwarden command (start) and follows its output. */
 export function spawnCli(args: string[], env: Record<string, string> = {}): RunningCli {
   const child = spawn(process.execPath, [BIN, ...args], {
-    env: { ...process.env, PGPASSWORD: '', DATABASE_URL: '', ...env },
+    env: { ...process.env, ...CLI_ENV, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let text = '';
