@@ -246,6 +246,9 @@ export async function launch(argv, options = {}) {
   let entry;
   if (choice.entry === 'bundle') {
     if (process.env.PGWARDEN_DEBUG) process.setSourceMapsEnabled(true);
+    // V8's compiled code for the bundle, kept beside it (a shared temporary folder would let another user
+    // plant code): a start skips most of its compiling. The build clears it with the bundle.
+    builtin('node:module').enableCompileCache?.(path().join(root, 'dist', 'cli', '.cache'));
     entry = await import(new URL('dist/cli/main.js', ROOT_URL).href);
   } else {
     // Type stripping is on by default from Node 22.18 and 23.6; 22.6 to 22.17 need the flag.
