@@ -35,14 +35,13 @@ export interface CheckPostgresRun {
   exitCode: number | null;
 }
 
-export async function runCheckPostgres(
-  command: string,
+/** The command line and environment of one check_postgres action, as Nagios would run it. */
+export function checkPostgresInvocation(
   connection: { host: string; port: number; user: string; password: string; database: string },
   action: (typeof CHECK_POSTGRES_ACTIONS)[number],
-): Promise<CheckPostgresRun> {
-  const result = await run(
-    command,
-    [
+): { args: string[]; env: Record<string, string> } {
+  return {
+    args: [
       `--action=${action.action}`,
       ...action.args,
       `--host=${connection.host}`,
@@ -51,17 +50,26 @@ export async function runCheckPostgres(
       `--dbname=${connection.database}`,
       '--showtime=0',
     ],
-    {
-      env: {
-        ...process.env,
-        PGPASSWORD: connection.password,
-        PGSSLMODE: 'disable',
-        PGCONNECT_TIMEOUT: '5',
-      },
-      timeoutMs: 60_000,
-    },
-  );
-  const firstLine = (result.stdout || result.stderr).split('\n')[0] ?? '';
-  const status = /\b(OK|WARNING|CRITICAL|UNKNOWN)\b/.exec(firstLine)?.[1] ?? 'ERROR';
+    env: { PGPASSWORD: connection.password, PGSSLMODE: 'disable', PGCONNECT_TIMEOUT: '5' },
+  };
+}
+
+/** The Nagios status word on the first line of check_postgres's output (ERROR when there is none). */
+export function nagiosStatus(output: string): string {
+  const firstLine = output.split('\n')[0] ?? '';
+  return /\b(OK|WARNING|CRITICAL|UNKNOWN)\b/.exec(firstLine)?.[1] ?? 'ERROR';
+}
+
+export async function runCheckPostgres(
+  command: string,
+  connection: { host: string; port: number; user: string; password: string; database: string },
+  action: (typeof CHECK_POSTGRES_ACTIONS)[number],
+): Promise<CheckPostgresRun> {
+  const invocation = checkPostgresInvocation(connection, action);
+  const result = await run(command, invocation.args, {
+    env: { ...process.env, ...invocation.env },
+    timeoutMs: 60_000,
+  });
+  const status = nagiosStatus(result.stdout || result.stderr);
   return { action: action.action, wallMs: result.wallMs, status, exitCode: result.code };
 }

@@ -429,7 +429,7 @@ function report(
       const cp = compared[0]?.checkPostgres;
       const cpWall = cp ? cp.runs.reduce((a, b) => a + b.wallMs, 0) : Number.NaN;
       detail.push(
-        `As fresh processes on both sides — \`pgwarden probe --json\` started from its TypeScript source (median of ${extra.cliWall.length}) ` +
+        `As fresh processes on both sides — \`pgwarden probe --json\` as its bin runs it (median of ${extra.cliWall.length}; section 9 times its start against psql) ` +
           `against check_postgres's ${CHECK_POSTGRES_ACTIONS.length} processes at ${count(compared[0]?.sessions ?? 0)} sessions — ` +
           `the wall times are ${ms(median(extra.cliWall), 0)} and ${ms(cpWall, 0)} (${ratio(cpWall / median(extra.cliWall))}).`,
         '',

@@ -1,7 +1,8 @@
 /**
  * pgwarden benchmarks: probe cost against check_postgres, detection latency, time to remediate, Lambda
  * packages and cold starts, one monitor run over 100 targets, the monthly cost per database, what a
- * hostile server costs a probe, and whether healthy but busy databases stay quiet.
+ * hostile server costs a probe, whether healthy but busy databases stay quiet, and how fast the command
+ * line starts.
  * Prints progress and a summary table, and writes bench/results.md. Not part of `npm test`.
  *
  *   npm run bench                                   # everything (about 10 minutes)
@@ -13,6 +14,7 @@
 import { writeFile } from 'node:fs/promises';
 import { isAbsolute, join, relative } from 'node:path';
 import { bundles } from './bundles.ts';
+import { cli } from './cli.ts';
 import { cost } from './cost.ts';
 import { detection } from './detection.ts';
 import { hostile } from './hostile.ts';
@@ -36,7 +38,7 @@ import {
 } from './support.ts';
 
 const USAGE =
-  'usage: npm run bench -- [--only probe,detection,remediation,bundles,scale,cost,hostile,quiet] [--quick] [--seed N] [--out FILE]\n';
+  'usage: npm run bench -- [--only probe,detection,remediation,bundles,scale,cost,hostile,quiet,cli] [--quick] [--seed N] [--out FILE]\n';
 
 function option(name: string): string | undefined {
   const at = process.argv.indexOf(`--${name}`);
@@ -85,6 +87,7 @@ const RUNNERS: Record<SectionId, (options: BenchOptions, measured: Measured) => 
   cost,
   hostile,
   quiet,
+  cli,
 };
 
 const TITLES: Record<SectionId, string> = {
@@ -96,6 +99,7 @@ const TITLES: Record<SectionId, string> = {
   cost: '6. Cost per monitored database',
   hostile: '7. A hostile server',
   quiet: '8. Quiet under a healthy, busy load',
+  cli: '9. The command line starts fast',
 };
 
 function pad(text: string, width: number): string {

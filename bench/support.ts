@@ -45,6 +45,7 @@ export const SECTIONS = [
   'cost',
   'hostile',
   'quiet',
+  'cli',
 ] as const;
 export type SectionId = (typeof SECTIONS)[number];
 
